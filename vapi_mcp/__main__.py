@@ -1,0 +1,3 @@
+from vapi_mcp.cli import main
+
+raise SystemExit(main())
