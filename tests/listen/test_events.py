@@ -1,0 +1,371 @@
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import re
+import stat
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from vapi_mcp.errors import InvalidInput
+from vapi_mcp.listen.events import EVENT_TYPES, MAX_DATA_BYTES, CallEvent, EventLog, EventPage
+
+AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+def seqs(page: EventPage) -> list[int]:
+    return [e.seq for e in page.events]
+
+
+def journal_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 5, 9, 7, 35, 25, 123456, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(milliseconds=250)
+        return self.now
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Path:
+    return tmp_path / "events.jsonl"
+
+
+@pytest.fixture
+def log(journal: Path) -> Iterator[EventLog]:
+    with EventLog("call-1", journal=journal, window=10) as event_log:
+        yield event_log
+
+
+def test_append_assigns_seq_time_and_journals_each_line_at_once(journal: Path) -> None:
+    clock = FakeClock()
+    log = EventLog("call-1", journal=journal, clock=clock)
+    first = log.append("call.status", {"status": "in-progress"})
+    second = log.append("speech.started", {"party": "customer"})
+    assert (first.seq, second.seq) == (1, 2)
+    assert first.at == "2026-05-09T07:35:25.373Z"
+    assert second.at == "2026-05-09T07:35:25.623Z"
+    assert first.type == "call.status" and first.data == {"status": "in-progress"}
+    assert log.latest_seq == 2 and len(log) == 2
+    # Still open: every line is already with the OS.
+    assert journal_lines(journal) == [first.model_dump(), second.model_dump()]
+    assert stat.S_IMODE(journal.stat().st_mode) == 0o600
+    log.close()
+    log.close()  # idempotent
+
+
+def test_default_clock_is_utc_with_milliseconds_and_z() -> None:
+    event = EventLog("c").append("listen.connected")
+    assert AT.fullmatch(event.at)
+    assert event.data == {}
+    moment = datetime.strptime(event.at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert abs((datetime.now(UTC) - moment).total_seconds()) < 5
+
+
+def test_clock_in_another_zone_or_naive_is_written_as_utc() -> None:
+    paris = EventLog("c", clock=lambda: datetime(2026, 5, 9, 9, 0, 0, 5000, tzinfo=timezone(timedelta(hours=2))))
+    assert paris.append("x").at == "2026-05-09T07:00:00.005Z"
+    naive = EventLog("c", clock=lambda: datetime(2026, 5, 9, 9, 0, 0))
+    assert naive.append("x").at == "2026-05-09T09:00:00.000Z"
+
+
+def test_any_type_is_accepted_and_known_types_are_listed() -> None:
+    assert "transcript" in EVENT_TYPES and "vapi.message" in EVENT_TYPES and len(set(EVENT_TYPES)) == 11
+    assert EventLog("c").append("custom.thing", {"a": 1}).type == "custom.thing"
+
+
+def test_window_slides_but_journal_serves_everything_in_order(log: EventLog) -> None:
+    for i in range(35):
+        log.append("speech.started", {"i": i})
+    page = log.read(after_seq=0, limit=100)
+    assert seqs(page) == list(range(1, 36))
+    assert [e.data["i"] for e in page.events] == list(range(35))
+    assert page.next_seq == 35 and page.latest_seq == 35 and page.dropped_before is None
+    assert page.call_id == "call-1"
+    # Pages that straddle the journal / memory boundary (memory holds 26..35).
+    assert seqs(log.read(after_seq=5, limit=7)) == list(range(6, 13))
+    straddle = log.read(after_seq=20, limit=10)
+    assert seqs(straddle) == list(range(21, 31)) and straddle.next_seq == 30
+    assert seqs(log.read(after_seq=30)) == list(range(31, 36))
+    # Events read back from disk equal the in-memory ones field by field.
+    assert log.read(after_seq=0, limit=1).events[0] == CallEvent(
+        seq=1, at=page.events[0].at, type="speech.started", data={"i": 0}
+    )
+
+
+def test_paging_with_the_cursor_visits_every_event_once(log: EventLog) -> None:
+    for i in range(35):
+        log.append("transcript", {"i": i})
+    seen: list[int] = []
+    cursor = 0
+    while True:
+        page = log.read(after_seq=cursor, limit=4)
+        if not page.events:
+            break
+        seen += seqs(page)
+        cursor = page.next_seq
+    assert seen == list(range(1, 36))
+    assert cursor == 35
+
+
+def test_without_a_journal_dropped_events_are_reported() -> None:
+    log = EventLog("c", window=10)
+    for _ in range(35):
+        log.append("silence")
+    page = log.read(after_seq=0, limit=5)
+    assert seqs(page) == [26, 27, 28, 29, 30]
+    assert page.dropped_before == 26 and page.next_seq == 30
+    rest = log.read(after_seq=page.next_seq)
+    assert seqs(rest) == [31, 32, 33, 34, 35] and rest.dropped_before is None
+    # A cursor inside the window is not a loss.
+    assert log.read(after_seq=25).dropped_before is None
+    assert log.read(after_seq=24).dropped_before == 26
+
+
+def test_type_filter_and_next_seq(log: EventLog) -> None:
+    for i in range(1, 36):
+        log.append("transcript" if i % 5 == 0 else "speech.started", {"i": i})
+    everything = log.read(types={"transcript"})
+    assert seqs(everything) == [5, 10, 15, 20, 25, 30, 35] and everything.next_seq == 35
+    full_page = log.read(types=["transcript"], limit=3)
+    assert seqs(full_page) == [5, 10, 15] and full_page.next_seq == 15  # the last returned event
+    # Some matched but the page is not full: skip straight to the latest seq scanned.
+    tail = log.read(after_seq=31, types=["transcript", "silence"])
+    assert seqs(tail) == [35] and tail.next_seq == 35
+    none = log.read(after_seq=0, types=["overlap"])
+    assert none.events == [] and none.next_seq == 35  # no rescan of what was already skipped
+    assert log.read(types=[]).next_seq == 35
+    assert seqs(log.read(after_seq=29, types="transcript")) == [30, 35]  # one type, not its letters
+    log.append("overlap", {})
+    assert seqs(log.read(after_seq=none.next_seq, types=["overlap"])) == [36]
+
+
+def test_read_edge_cases(log: EventLog) -> None:
+    empty = log.read()
+    assert empty.events == [] and empty.next_seq == 0 and empty.latest_seq == 0
+    for _ in range(3):
+        log.append("x")
+    assert log.read(after_seq=3).next_seq == 3
+    beyond = log.read(after_seq=99)
+    assert beyond.events == [] and beyond.next_seq == 3  # a stale cursor is brought back
+    nothing = log.read(after_seq=1, limit=0)
+    assert nothing.events == [] and nothing.next_seq == 1
+    with pytest.raises(InvalidInput):
+        log.read(after_seq=-1)
+    with pytest.raises(InvalidInput):
+        log.read(limit=-5)
+
+
+def test_binary_search_in_a_long_journal(journal: Path) -> None:
+    log = EventLog("c", journal=journal, window=5)
+    for i in range(3000):
+        log.append("transcript" if i % 7 == 0 else "speech.stopped", {"i": i, "pad": "x" * (i % 50)})
+    rng = random.Random(7)
+    for after in [0, 1, 2, 1499, 2993, 2994, 2995, 2999, *rng.sample(range(3000), 40)]:
+        page = log.read(after_seq=after, limit=3)
+        assert seqs(page) == list(range(after + 1, min(after + 3, 3000) + 1)), after
+    filtered = log.read(after_seq=1000, limit=2, types=["transcript"])
+    assert [e.data["i"] for e in filtered.events] == [1001, 1008]
+    log.close()
+
+
+def test_restart_continues_after_a_torn_last_line(journal: Path) -> None:
+    log = EventLog("c", journal=journal, window=3)
+    for i in range(5):
+        log.append("speech.started", {"i": i})
+    log.close()
+    with journal.open("ab") as f:
+        f.write(b'{"seq":6,"at":"2026-05-09T07:35:25.123Z","type":"trans')  # killed mid-write
+    reopened = EventLog("c", journal=journal, window=3)
+    assert reopened.latest_seq == 5 and len(reopened) == 5
+    assert seqs(reopened.read()) == [1, 2, 3, 4, 5]
+    event = reopened.append("transcript", {"text": "after restart"})
+    assert event.seq == 6
+    lines = journal_lines(journal)  # every line parses: the torn one was cut, not glued to
+    assert [line["seq"] for line in lines] == [1, 2, 3, 4, 5, 6]
+    assert seqs(reopened.read()) == [1, 2, 3, 4, 5, 6]
+    reopened.close()
+
+
+def test_restart_of_a_long_journal_with_a_long_torn_tail(journal: Path) -> None:
+    with EventLog("c", journal=journal, window=4) as log:
+        for i in range(1500):
+            log.append("transcript", {"text": f"line {i} " + "y" * 60})
+    size = journal.stat().st_size
+    assert size > 128 * 1024  # several 64 KiB blocks for the backward scan
+    with journal.open("ab") as f:
+        f.write(b'{"seq":1501,"at":"x","type":"transcript","data":{"text":"' + b"z" * 150_000)
+    with EventLog("c", journal=journal, window=4) as log:
+        assert log.latest_seq == 1500
+        assert journal.stat().st_size == size
+        assert log.append("a").seq == 1501
+        assert seqs(log.read(after_seq=1497)) == [1498, 1499, 1500, 1501]
+        assert log.read(after_seq=0, limit=1).events[0].data["text"].startswith("line 0 ")
+
+
+def test_restart_skips_corrupt_complete_lines(journal: Path) -> None:
+    with EventLog("c", journal=journal) as log:
+        log.append("a")
+        log.append("b")
+    with journal.open("ab") as f:
+        f.write(b"not json at all\n")
+    with EventLog("c", journal=journal) as log:
+        assert log.latest_seq == 2
+        assert log.append("c").seq == 3
+        assert [e.type for e in log.read().events] == ["a", "b", "c"]
+
+
+def test_a_hand_edited_journal_with_odd_lines(journal: Path) -> None:
+    good = '{{"seq":{},"at":"2026-05-09T07:35:25.123Z","type":"t","data":{{}}}}\n'
+    journal.write_text(good.format(1) + '{"seq":2,"type":"t"}\n' + "[1,2]\n\n" + good.format(3), encoding="utf-8")
+    with EventLog("c", journal=journal, window=1) as log:
+        assert log.latest_seq == 3
+        log.append("t")
+        assert seqs(log.read()) == [1, 3, 4]
+        assert seqs(log.read(types=["t"], limit=1)) == [1]
+
+
+def test_restart_on_an_empty_or_fully_torn_journal(journal: Path) -> None:
+    journal.write_bytes(b"")
+    with EventLog("c", journal=journal) as log:
+        assert log.latest_seq == 0
+        assert log.append("a").seq == 1
+    journal.write_bytes(b'{"seq":1,"at"')
+    with EventLog("c", journal=journal) as log:
+        assert log.latest_seq == 0 and journal.read_bytes() == b""
+
+
+def test_appends_after_close_stay_in_memory(journal: Path) -> None:
+    log = EventLog("c", journal=journal, window=2)
+    log.append("a")
+    log.close()
+    for name in "bcd":
+        log.append(name)
+    assert len(journal_lines(journal)) == 1
+    page = log.read()
+    # seq 1 is on disk, 2 is lost (slid out of memory, never journaled), 3-4 are in memory.
+    assert seqs(page) == [1] and page.next_seq == 1
+    page = log.read(after_seq=1)
+    assert seqs(page) == [3, 4] and page.dropped_before == 3
+
+
+def test_journal_write_failure_does_not_break_append(caplog: pytest.LogCaptureFixture) -> None:
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
+    log = EventLog("c", journal=Path("/dev/full"), window=5)
+    with caplog.at_level(logging.ERROR, logger="vapi_mcp.listen.events"):
+        for _ in range(8):
+            log.append("a")
+    assert log.latest_seq == 8
+    assert sum("no longer journaled" in r.getMessage() for r in caplog.records) == 1
+    assert log.read().dropped_before == 4 and seqs(log.read()) == [4, 5, 6, 7, 8]
+
+
+def test_listeners_are_called_errors_swallowed_and_unsubscribe(caplog: pytest.LogCaptureFixture) -> None:
+    log = EventLog("c")
+    got: list[int] = []
+
+    def broken(event: CallEvent) -> None:
+        raise RuntimeError("listener bug")
+
+    unsubscribe_broken = log.add_listener(broken)
+    unsubscribe = log.add_listener(lambda e: got.append(e.seq))
+    with caplog.at_level(logging.ERROR, logger="vapi_mcp.listen.events"):
+        log.append("a")
+    assert got == [1]
+    assert any("listener failed" in r.getMessage() and r.exc_info for r in caplog.records)
+    unsubscribe_broken()
+    unsubscribe_broken()  # idempotent
+    log.append("b")
+    unsubscribe()
+    log.append("c")
+    assert got == [1, 2]
+
+
+def test_a_listener_may_unsubscribe_or_append_from_its_callback() -> None:
+    log = EventLog("c")
+    calls: list[str] = []
+
+    def once(event: CallEvent) -> None:
+        calls.append(event.type)
+        unsubscribe()
+        if event.type == "a":
+            log.append("follow-up")
+
+    unsubscribe = log.add_listener(once)
+    log.append("a")
+    log.append("b")
+    assert calls == ["a"]
+    assert [e.type for e in log.read().events] == ["a", "follow-up", "b"]
+
+
+def test_oversized_data_is_truncated_in_memory_and_on_disk(journal: Path) -> None:
+    log = EventLog("c", journal=journal)
+    huge = "word " * 100_000
+    event = log.append("transcript", {"role": "user", "text": huge, "final": True})
+    assert event.data["truncated"] is True
+    assert event.data["role"] == "user" and event.data["final"] is True
+    assert event.data["text"].startswith("word word") and event.data["text"].endswith("…")
+    assert len(json.dumps(event.data, ensure_ascii=False).encode()) <= MAX_DATA_BYTES
+    on_disk = journal_lines(journal)[0]
+    assert on_disk["data"] == event.data
+    # Multi-byte text is measured in bytes, not characters.
+    wide = log.append("transcript", {"text": "日本語" * 5000})
+    assert wide.data["truncated"] is True
+    assert len(json.dumps(wide.data, ensure_ascii=False).encode()) <= MAX_DATA_BYTES
+    # Not a string problem: keep the scalars, drop the bulk.
+    numbers = log.append("vapi.message", {"type": "model-output", "values": list(range(100_000))})
+    assert numbers.data["truncated"] is True and numbers.data["type"] == "model-output"
+    assert "values" not in numbers.data
+    # Small data is untouched.
+    assert log.append("transcript", {"text": "hello"}).data == {"text": "hello"}
+    log.close()
+
+
+def test_data_is_copied_and_made_json_safe(journal: Path) -> None:
+    log = EventLog("c", journal=journal)
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    source = {"when": moment, "pair": (1, 2), "level": -math.inf, "nan": math.nan, 3: "int key", "ok": 1.5}
+    event = log.append("vapi.message", source)
+    assert event.data == {
+        "when": str(moment),
+        "pair": [1, 2],
+        "level": None,
+        "nan": None,
+        "3": "int key",
+        "ok": 1.5,
+    }
+    source["ok"] = 99  # the caller's dict is not the log's
+    assert log.read().events[0].data["ok"] == 1.5
+    assert "Infinity" not in journal.read_text() and "NaN" not in journal.read_text()
+    cyclic: dict = {"name": "loop"}
+    cyclic["self"] = cyclic
+    assert log.append("vapi.message", cyclic).data["name"] == "loop"
+    tuple_keys = log.append("vapi.message", {(1, 2): "x"})
+    assert tuple_keys.data == {"(1, 2)": "x"}
+    log.close()
+
+
+def test_append_timing_is_printed_not_asserted(journal: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    n = 20_000
+    data = {"party": "customer", "t_s": 12.34}
+    for label, log in (("memory", EventLog("c")), ("journal", EventLog("c", journal=journal))):
+        start = time.perf_counter()
+        for _ in range(n):
+            log.append("speech.started", data)
+        per = (time.perf_counter() - start) / n * 1e6
+        log.close()
+        with capsys.disabled():
+            print(f"\nEventLog.append ({label}): {per:.1f} µs per event")
+    assert log.latest_seq == n
