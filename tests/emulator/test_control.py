@@ -214,7 +214,7 @@ async def get(http: httpx2.AsyncClient, call: dict[str, Any]) -> dict[str, Any]:
 
 
 async def wait_ended(http: httpx2.AsyncClient, call: dict[str, Any]) -> dict[str, Any]:
-    while (latest := await get(http, call))["status"] != "ended":  # noqa: ASYNC110 (polling, like a client)
+    while (latest := await get(http, call))["status"] != "ended":
         await anyio.sleep(0.01)
     return latest
 

@@ -47,7 +47,7 @@ class Calls:
         return response.json()
 
     async def wait_status(self, call: dict[str, Any], status: str) -> None:
-        while self.emu.view(call["id"])["status"] != status:  # noqa: ASYNC110 (polling the emulator's view)
+        while self.emu.view(call["id"])["status"] != status:
             await anyio.sleep(0.005)
 
     async def control(self, call: dict[str, Any], body: dict[str, Any]) -> None:
@@ -208,7 +208,7 @@ async def test_several_listeners_and_a_late_joiner_hears_from_now(calls_factory:
             a, b = await one.recv(), await two.recv()
             assert isinstance(a, bytes) and isinstance(b, bytes)
             assert calls.emu.view(call["id"])["listeners"] == 2
-        while calls.emu.view(call["id"])["listeners"]:  # noqa: ASYNC110 (polling the emulator's view)
+        while calls.emu.view(call["id"])["listeners"]:
             await anyio.sleep(0.01)
         truth = calls.emu.ground_truth(call["id"])
         assert truth.duration_s >= position

@@ -116,11 +116,12 @@ class _SealedRequestFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not _SEALED.get():
             return True
-        if record.name == "httpx2" and isinstance(record.args, tuple):
-            record.args = tuple(
-                _WITHHELD if isinstance(a, httpx2.URL) or (isinstance(a, str) and "://" in a) else a
-                for a in record.args
-            )
+        if record.name == "httpx2":
+            if isinstance(record.args, tuple):  # no args: vapi_mcp.redact already cleaned the message
+                record.args = tuple(
+                    _WITHHELD if isinstance(a, httpx2.URL) or (isinstance(a, str) and "://" in a) else a
+                    for a in record.args
+                )
         else:  # httpcore2 traces: keep the event name, drop host/port/exception details
             head = str(record.msg).split(" ", 1)[0]
             record.msg, record.args = f"{head} [details withheld: monitor request]", None
