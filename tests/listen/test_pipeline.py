@@ -1,0 +1,188 @@
+"""AudioPipeline fed bytes with no socket, and ListenSession against a hostile listen server."""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import time
+import tracemalloc
+import wave
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from websockets.asyncio.server import ServerConnection, serve
+
+from vapi_mcp.emulator.audio import CallAudio
+from vapi_mcp.emulator.scenario import get_scenario, ground_truth
+from vapi_mcp.listen.events import EventLog
+from vapi_mcp.listen.pipeline import AudioPipeline
+from vapi_mcp.listen.session import ListenSession
+
+
+def _pipeline(tmp_path: Path, record: bool = True) -> AudioPipeline:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    log = EventLog("c1", journal=tmp_path / "events.jsonl")
+    return AudioPipeline("c1", log, recording_path=tmp_path / "rec.wav" if record else None)
+
+
+def _stream(scenario: str, frame_bytes: int = 1280) -> list[bytes | str]:
+    audio = CallAudio(get_scenario(scenario))
+    out: list[bytes | str] = []
+    while not audio.done:
+        pcm = audio.render(audio.frame_samples)
+        out.extend(pcm[i : i + frame_bytes] for i in range(0, len(pcm), frame_bytes))
+        out.extend(json.dumps(frame) for frame in audio.due_text_frames())
+    return out
+
+
+def test_pipeline_summary_matches_ground_truth(tmp_path: Path) -> None:
+    pipeline = _pipeline(tmp_path)
+    for message in _stream("support-call"):
+        pipeline.feed(message)
+    pipeline.finish()
+    truth = ground_truth(get_scenario("support-call"))
+    summary = pipeline.summary()
+    for party in ("customer", "assistant"):
+        assert summary["parties"][party]["talk_s"] == pytest.approx(truth.parties[party].talk_s, rel=0.05)
+        assert summary["parties"][party]["turns"] == truth.parties[party].turns
+    assert summary["overlap_s"] == pytest.approx(truth.overlap_s, abs=0.1)
+    events = pipeline.log.read(limit=1000).events
+    speech = [(e.type, e.data["party"]) for e in events if e.type.startswith("speech.")]
+    assert speech == [tuple(item) for item in truth.events]
+    assert pipeline.transcript_text().count("\n") == len(truth.transcripts)
+    with wave.open(str(tmp_path / "rec.wav")) as wav:
+        assert wav.getnframes() / wav.getframerate() == pytest.approx(truth.duration_s, abs=0.03)
+
+
+@pytest.mark.parametrize("frame_bytes", [1, 3, 1279, 1283, 4097])
+def test_odd_message_sizes_change_nothing(tmp_path: Path, frame_bytes: int) -> None:
+    reference = _pipeline(tmp_path / "ref", record=False)
+    for message in _stream("quick"):
+        reference.feed(message)
+    reference.finish()
+    odd = _pipeline(tmp_path / "odd", record=False)
+    for message in _stream("quick", frame_bytes=frame_bytes):
+        odd.feed(message)
+    odd.finish()
+    assert odd.summary() == reference.summary()
+
+
+def test_leading_format_frame_is_honoured(tmp_path: Path) -> None:
+    pipeline = _pipeline(tmp_path)
+    pipeline.feed(json.dumps({"type": "start", "encoding": "linear16", "sampleRate": 8000, "channels": 1}))
+    pipeline.feed(b"\x00\x10" * 8000)  # one second of mono 8 kHz
+    pipeline.finish()
+    summary = pipeline.summary()
+    assert (summary["sample_rate"], summary["channels"]) == (8000, 1)
+    assert summary["duration_s"] == pytest.approx(1.0)
+    with wave.open(str(tmp_path / "rec.wav")) as wav:
+        assert (wav.getframerate(), wav.getnchannels(), wav.getnframes()) == (8000, 1, 8000)
+
+
+def test_pause_then_resume_keeps_call_time(tmp_path: Path) -> None:
+    pipeline = _pipeline(tmp_path)
+    pipeline.feed(b"\x00" * 1280 * 50)  # 1 s
+    pipeline.pause()
+    time.sleep(0.3)
+    pipeline.feed(b"\x00" * 1280 * 50)  # 1 s more, after a 0.3 s pause
+    pipeline.finish()
+    summary = pipeline.summary()
+    assert summary["duration_s"] == pytest.approx(2.3, abs=0.05)
+    with wave.open(str(tmp_path / "rec.wav")) as wav:
+        assert wav.getnframes() / 16000 == pytest.approx(2.3, abs=0.05)
+
+
+def _garbage(rng: random.Random) -> bytes | str:
+    kind = rng.randrange(6)
+    if kind == 0:
+        return rng.randbytes(rng.randrange(1, 5000))
+    if kind == 1:
+        return "{not json" + "x" * rng.randrange(100)
+    if kind == 2:
+        return json.dumps([1, 2, 3])
+    if kind == 3:
+        return json.dumps({"type": "x" * rng.randrange(1, 50), "payload": "y" * rng.randrange(1000)})
+    if kind == 4:
+        return "\x00\xff" * rng.randrange(1, 100)
+    return json.dumps({"no-type": True})
+
+
+def test_garbage_stream_neither_crashes_nor_leaks(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    pipeline = _pipeline(tmp_path)
+    tracemalloc.start()
+    try:
+        for i in range(1000):
+            pipeline.feed(_garbage(rng) if i != 500 else "{" + "a" * (2 * 1024 * 1024))
+        pipeline.finish()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert pipeline.malformed > 100
+    assert peak < 32 * 1024 * 1024
+    assert pipeline.summary()["duration_s"] > 0
+
+
+async def _listen_to(
+    handler: Any, tmp_path: Path, *, call_over: bool, **serve_options: Any
+) -> tuple[AudioPipeline, ListenSession]:
+    """Serve ``handler`` on a loopback socket and run one ListenSession against it to the end."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+
+    async def is_over() -> bool:
+        return call_over
+
+    async with serve(handler, sock=sock, **serve_options):
+        pipeline = _pipeline(tmp_path)
+        session = ListenSession(
+            "c1", f"ws://127.0.0.1:{port}/t/c1/listen", pipeline, pipeline.log, call_is_over=is_over
+        )
+        with anyio.fail_after(20):
+            await session.run()
+    return pipeline, session
+
+
+async def test_session_survives_a_hostile_server(tmp_path: Path) -> None:
+    """1,000 garbage frames over a real socket, then a normal close: the session ends cleanly."""
+    rng = random.Random(11)
+    frames = [_garbage(rng) for _ in range(1000)] + ["{" * 10, "x" * (1024 * 1024)]
+
+    async def handler(ws: ServerConnection) -> None:
+        for frame in frames:
+            await ws.send(frame)
+        await ws.close(1000)
+
+    pipeline, session = await _listen_to(handler, tmp_path, call_over=True, max_size=None)
+    events = [e.type for e in pipeline.log.read(limit=10_000).events]
+    assert events[0] == "listen.connected" and events[-1] == "listen.closed"
+    assert pipeline.frames == len(frames)
+    assert session.closed_reason == "call ended"
+
+
+async def test_session_reconnects_after_abnormal_close_and_gives_up_on_4xx(tmp_path: Path) -> None:
+    attempts = 0
+
+    async def handler(ws: ServerConnection) -> None:
+        nonlocal attempts
+        attempts += 1
+        await ws.send(b"\x00" * 1280)
+        if attempts == 1:
+            ws.transport.abort()  # no close frame: 1006
+            return
+        await ws.close(1000)
+
+    pipeline, _ = await _listen_to(handler, tmp_path / "drop", call_over=False)
+    types = [e.type for e in pipeline.log.read(limit=100).events]
+    assert types == ["listen.connected", "listen.reconnecting", "listen.connected", "listen.closed"]
+
+    def refuse(connection: ServerConnection, request: object) -> object:
+        return connection.respond(404, "no such call\n")
+
+    pipeline, _ = await _listen_to(handler, tmp_path / "refused", call_over=False, process_request=refuse)
+    (closed,) = pipeline.log.read(limit=10).events
+    assert closed.type == "listen.closed" and "404" in closed.data["reason"]
