@@ -1,0 +1,147 @@
+"""The ``vapi-mcp`` command.
+
+    vapi-mcp                                     MCP server over stdio (needs VAPI_API_KEY)
+    vapi-mcp --transport http --port 8000        streamable HTTP at /mcp (needs VAPI_MCP_HTTP_TOKEN)
+    vapi-mcp --sandbox                           MCP server wired to an in-process Vapi emulator, no key
+    vapi-mcp emulator --port 8787                the Vapi emulator alone (REST + control + listen)
+    vapi-mcp demo                                a narrated, supervised call against the emulator
+
+Logs go to stderr only: on stdio, stdout is the protocol.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from vapi_mcp import __version__
+from vapi_mcp.errors import VapiMcpError
+from vapi_mcp.redact import install_redaction
+from vapi_mcp.settings import Settings
+
+__all__ = ["build_parser", "main"]
+
+log = logging.getLogger("vapi_mcp")
+
+
+def _add_server_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="default: stdio")
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    parser.add_argument("--sandbox", action="store_true", help="use an in-process Vapi emulator instead of Vapi")
+    parser.add_argument("--read-only", action="store_true", default=None, help="expose no tool that changes a call")
+    parser.add_argument("--data-dir", type=Path, default=None, help="events journals and recordings (0700)")
+    parser.add_argument("--no-record", dest="record", action="store_false", default=None, help="do not record audio")
+    parser.add_argument(
+        "--allowed-host", action="append", default=None, help="extra Host header allowed over HTTP (repeatable)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vapi-mcp", description="Supervise live Vapi phone calls over MCP.")
+    parser.add_argument("--version", action="version", version=f"vapi-mcp {__version__}")
+    parser.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    _add_server_flags(parser)
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="run the MCP server (the default)")
+    _add_server_flags(serve)
+    emu = sub.add_parser("emulator", help="run the Vapi emulator alone")
+    emu.add_argument("--host", default="127.0.0.1")
+    emu.add_argument("--port", type=int, default=8787)
+    emu.add_argument("--api-key", default=None, help="the only key it accepts (default $VAPI_API_KEY or generated)")
+    emu.add_argument("--public-key", default=None, help="public key for listen/control auth (optional)")
+    emu.add_argument("--scenario", default="support-call", help="default conversation for new calls")
+    emu.add_argument("--time-scale", type=float, default=1.0, help=">1 runs calls faster than real time")
+    demo = sub.add_parser("demo", help="a narrated, supervised call against the emulator")
+    demo.add_argument("--time-scale", type=float, default=1.0, help=">1 runs the demo call faster")
+    return parser
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    overrides: dict[str, Any] = {"read_only": args.read_only, "record": args.record, **extra}
+    if args.data_dir is not None:
+        overrides["data_dir"] = args.data_dir
+    if args.allowed_host:
+        from vapi_mcp.settings import LOOPBACK_HOSTS
+
+        overrides["allowed_hosts"] = LOOPBACK_HOSTS + tuple(args.allowed_host)
+    return Settings.from_env(**overrides)
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    from vapi_mcp.server import create_server
+
+    if args.sandbox:
+        from vapi_mcp.emulator import EmulatorOptions, running_emulator
+
+        key = secrets.token_urlsafe(24)
+        async with running_emulator(EmulatorOptions(api_key=key)) as emu:
+            log.info("sandbox: using the bundled Vapi emulator (no real calls are placed)")
+            settings = _settings(args, api_key=key, base_url=emu.base_url, public_key=None)
+            await _run_transport(create_server(settings), settings, args)
+        return
+    settings = _settings(args)
+    if settings.api_key is None:
+        raise VapiMcpError(
+            "VAPI_API_KEY is not set",
+            hint="Export your Vapi private key, or try `vapi-mcp --sandbox` / `vapi-mcp demo` with the emulator.",
+        )
+    await _run_transport(create_server(settings), settings, args)
+
+
+async def _run_transport(server: Any, settings: Settings, args: argparse.Namespace) -> None:
+    if args.transport == "http":
+        from vapi_mcp.http import serve_http
+
+        await serve_http(server, settings, args.host, args.port)
+    else:
+        await server.run_stdio_async()
+
+
+async def _emulator(args: argparse.Namespace) -> None:
+    import os
+
+    from vapi_mcp.emulator import EmulatorOptions, serve_forever
+
+    key = args.api_key or os.environ.get("VAPI_API_KEY")
+    if not key:
+        key = secrets.token_urlsafe(24)
+        # The one place a key is printed on purpose: the operator needs it to talk to the emulator.
+        print(f"emulator API key (generated): {key}", file=sys.stderr, flush=True)
+    install_redaction([key])
+    options = EmulatorOptions(
+        api_key=key, public_key=args.public_key, scenario=args.scenario, time_scale=args.time_scale
+    )
+    await serve_forever(options, host=args.host, port=args.port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = args.log_level or ("WARNING" if args.command == "demo" else "INFO")
+    logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":
+        # httpx2 logs every request at INFO; our own client logs what matters.
+        for noisy in ("httpx2", "httpcore2", "httpx", "httpcore", "websockets"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    install_redaction()
+    try:
+        if args.command == "emulator":
+            anyio.run(_emulator, args)
+        elif args.command == "demo":
+            from vapi_mcp.demo import run_demo
+
+            return anyio.run(run_demo, args.time_scale)
+        else:
+            anyio.run(_serve, args)
+    except VapiMcpError as exc:
+        print(f"vapi-mcp: {exc}" + (f"\n{exc.hint}" if exc.hint else ""), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -1,0 +1,151 @@
+"""SessionManager: the background side, one per process, living in the server lifespan.
+
+For every supervised call it runs a gentle status poller (``GET /call/{id}``, backing off on
+429) until the call ends, and, when listening is wanted, a ListenSession that starts once the
+call is in progress. ``start``/``stop`` return at once; the work happens in the task group.
+Shutdown cancels the group: sockets close, recordings and journals are flushed.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+
+import anyio
+import anyio.abc
+
+from vapi_mcp.errors import CallNotFound, ControlUnavailable, VapiError, VapiRateLimited
+from vapi_mcp.listen.pipeline import AudioPipeline
+from vapi_mcp.listen.session import ListenSession, SessionState
+from vapi_mcp.settings import Settings
+from vapi_mcp.supervisor import CallSupervisor, SupervisedCall
+
+__all__ = ["SessionManager"]
+
+log = logging.getLogger(__name__)
+
+LISTENABLE = frozenset({"in-progress", "forwarding"})
+
+
+@dataclass
+class _CallTasks:
+    poller: anyio.CancelScope | None = None
+    listener: anyio.CancelScope | None = None
+    status_changed: anyio.Event = field(default_factory=anyio.Event)
+
+
+class SessionManager:
+    def __init__(self, supervisor: CallSupervisor, tasks: anyio.abc.TaskGroup, settings: Settings) -> None:
+        self.supervisor = supervisor
+        self.tasks = tasks
+        self.settings = settings
+        self._calls: dict[str, _CallTasks] = {}
+        supervisor.status_hooks.append(self._on_status)
+        supervisor.register_hooks.append(self.watch)
+
+    # ------------------------------------------------------------------ public, return at once
+    def watch(self, sup: SupervisedCall) -> None:
+        """Poll this call's status until it ends (idempotent)."""
+        tasks = self._calls.setdefault(sup.call_id, _CallTasks())
+        if tasks.poller is None and not sup.ended:
+            tasks.poller = anyio.CancelScope()
+            self.tasks.start_soon(self._poll, sup, tasks.poller)
+
+    def start(self, sup: SupervisedCall) -> None:
+        if sup.ended:
+            return
+        if not (sup.call.monitor and sup.call.monitor.listen_url):
+            raise ControlUnavailable(f"call {sup.call_id!r} has no listen URL (monitorPlan.listenEnabled is off)")
+        sup.listen_wanted = True
+        tasks = self._calls.setdefault(sup.call_id, _CallTasks())
+        self.watch(sup)
+        if tasks.listener is None:
+            tasks.listener = anyio.CancelScope()
+            self._set_state(sup, "waiting" if sup.call.status not in LISTENABLE else "connecting")
+            self.tasks.start_soon(self._listen, sup, tasks.listener)
+
+    def stop(self, sup: SupervisedCall) -> None:
+        sup.listen_wanted = False
+        tasks = self._calls.get(sup.call_id)
+        if tasks and tasks.listener is not None:
+            tasks.listener.cancel()
+
+    # ------------------------------------------------------------------ background work
+    def _on_status(self, sup: SupervisedCall) -> None:
+        tasks = self._calls.get(sup.call_id)
+        if tasks is not None:
+            tasks.status_changed.set()
+            tasks.status_changed = anyio.Event()
+
+    def _set_state(self, sup: SupervisedCall, state: SessionState | str) -> None:
+        sup.listen_state = state  # type: ignore[assignment]
+        self.supervisor.sink.call_changed(sup.call_id, ("call",))
+
+    async def _poll(self, sup: SupervisedCall, scope: anyio.CancelScope) -> None:
+        interval = self.settings.poll_interval_s
+        with scope:
+            while not sup.ended:
+                await anyio.sleep(interval * random.uniform(0.9, 1.1))
+                try:
+                    await self.supervisor.refresh(sup.call_id)
+                    interval = self.settings.poll_interval_s
+                except VapiRateLimited as exc:
+                    interval = min(60.0, max(interval * 2, exc.retry_after or 0.0))
+                    log.info("call %s: status poll rate limited; next in %.1fs", sup.call_id, interval)
+                except CallNotFound:
+                    log.warning("call %s vanished from Vapi; stop polling", sup.call_id)
+                    return
+                except VapiError as exc:
+                    interval = min(60.0, interval * 2)
+                    log.info("call %s: status poll failed (%s); next in %.1fs", sup.call_id, exc, interval)
+        self._calls.get(sup.call_id, _CallTasks()).poller = None
+
+    async def _listen(self, sup: SupervisedCall, scope: anyio.CancelScope) -> None:
+        tasks = self._calls[sup.call_id]
+        with scope:
+            while sup.call.status not in LISTENABLE:
+                if sup.ended:
+                    self._set_state(sup, "closed")
+                    return
+                await tasks.status_changed.wait()
+            await self._run_session(sup)
+        tasks.listener = None
+        if sup.listen_state not in ("closed", "failed"):
+            self._set_state(sup, "closed" if not sup.listen_wanted else sup.listen_state)
+        if not sup.listen_wanted and sup.listen_state != "failed":
+            self._set_state(sup, "off" if not sup.ended else "closed")
+
+    async def _run_session(self, sup: SupervisedCall) -> None:
+        assert sup.call.monitor is not None and sup.call.monitor.listen_url is not None
+        if sup.pipeline is None:
+            recording = self.supervisor.storage.recording_path(sup.call_id) if self.settings.record else None
+            sup.pipeline = AudioPipeline(
+                sup.call_id,
+                sup.log,
+                recording_path=recording,
+                silence_threshold_s=self.settings.silence_threshold_s,
+                on_audio=lambda: self.supervisor.sink.call_changed(sup.call_id, ("audio-summary", "recording")),
+            )
+
+        async def call_is_over() -> bool:
+            try:
+                await self.supervisor.refresh(sup.call_id)
+            except VapiError:
+                return False
+            return sup.ended
+
+        session = ListenSession(
+            sup.call_id,
+            sup.call.monitor.listen_url.get_secret_value(),
+            sup.pipeline,
+            sup.log,
+            public_key=self.settings.public_key.get_secret_value() if self.settings.public_key else None,
+            call_is_over=call_is_over,
+            on_state=lambda state: self._set_state(sup, state),
+        )
+        await session.run()
+        if session.closed_reason == "call ended":
+            # The socket closed because the call ended: learn endedReason now, not at the next poll.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                await call_is_over()

@@ -1,0 +1,143 @@
+"""Resource-change notifications for both MCP protocol eras, coalesced.
+
+* 2026-07-28 clients watch with ``subscriptions/listen``; the SDK serves it over a
+  ``SubscriptionBus`` we own, so background tasks can publish outside any request.
+* 2025-11-25 (handshake-era) clients use ``resources/subscribe``. ``MCPServer`` has no
+  public API for it yet, so we register the handlers on its low-level server (the SDK
+  migration guide's documented workaround), remember each subscriber's session, and
+  forget it when its connection closes.
+
+Listen sessions change a call's resources many times a second; subscribers get at most
+one ``resources/updated`` per URI per ``interval_s`` (a cue to re-read, never a replay).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+from mcp.server import MCPServer, NotificationOptions, ServerRequestContext
+from mcp.server.session import ServerSession
+from mcp.server.subscriptions import InMemorySubscriptionBus, ResourcesListChanged, ResourceUpdated
+from mcp.types import EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+__all__ = ["Notifier"]
+
+log = logging.getLogger(__name__)
+
+
+def _connection_key(ctx: ServerRequestContext[Any, Any]) -> str:
+    """Mcp-Session-Id on streamable HTTP; otherwise the connection object itself (stdio, memory)."""
+    headers = getattr(ctx.request, "headers", None)
+    session_id = headers.get("mcp-session-id") if headers else None
+    return session_id or f"conn-{id(ctx.session._connection)}"
+
+
+class Notifier:
+    """Publishes resource changes to every subscriber of either era, at most ~4 per second per URI."""
+
+    def __init__(self, *, interval_s: float = 0.25) -> None:
+        self.bus = InMemorySubscriptionBus()
+        self.interval_s = interval_s
+        self._legacy_sessions: dict[str, ServerSession] = {}
+        self._legacy_subs: dict[str, set[str]] = {}
+        self._pending: set[str] = set()
+        self._list_changed = False
+        self._wakeup = anyio.Event()
+        self.published = 0  # resources/updated sent (both eras), for tests and diagnostics
+
+    # ------------------------------------------------------------------ producer side (sync, cheap)
+    def resource_changed(self, uri: str) -> None:
+        self._pending.add(uri)
+        self._wakeup.set()
+
+    def list_changed(self) -> None:
+        self._list_changed = True
+        self._wakeup.set()
+
+    # ------------------------------------------------------------------ the flusher (a lifespan task)
+    async def run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup = anyio.Event()
+            await self.flush()
+            await anyio.sleep(self.interval_s)  # the coalescing window
+
+    async def flush(self) -> None:
+        uris, self._pending = self._pending, set()
+        list_changed, self._list_changed = self._list_changed, False
+        if list_changed:
+            await self.bus.publish(ResourcesListChanged())
+            for key in list(self._legacy_sessions):
+                await self._send_legacy(key, lambda s: s.send_resource_list_changed())
+        for uri in sorted(uris):
+            self.published += 1
+            await self.bus.publish(ResourceUpdated(uri=uri))
+            for key in list(self._legacy_subs.get(uri, ())):
+                await self._send_legacy(key, lambda s, u=uri: s.send_resource_updated(u))
+
+    async def _send_legacy(self, key: str, send: Callable[[ServerSession], Awaitable[None]]) -> None:
+        session = self._legacy_sessions.get(key)
+        if session is None:
+            return
+        try:
+            await send(session)
+        except Exception:  # a dead client must never break the flusher
+            log.debug("dropping notification to a closed legacy session", exc_info=True)
+            self._forget(key)
+
+    # ------------------------------------------------------------------ legacy-era plumbing
+    def _remember(self, key: str, session: ServerSession) -> None:
+        if key in self._legacy_sessions:
+            return
+        self._legacy_sessions[key] = session
+        # Connection.notify swallows dead streams, so the connection's exit stack is the only
+        # reliable "client left" hook (private in mcp 2.3; see reference/mcp-ecosystem.md §2.5).
+        session._connection.exit_stack.callback(self._forget, key)
+
+    def _forget(self, key: str) -> None:
+        self._legacy_sessions.pop(key, None)
+        for keys in self._legacy_subs.values():
+            keys.discard(key)
+
+    def subscriber_count(self, uri: str) -> int:
+        return len(self._legacy_subs.get(uri, ()))
+
+    async def _subscribe(self, ctx: ServerRequestContext[Any, Any], params: SubscribeRequestParams) -> EmptyResult:
+        key = _connection_key(ctx)
+        self._remember(key, ctx.session)
+        self._legacy_subs.setdefault(str(params.uri), set()).add(key)
+        return EmptyResult()
+
+    async def _unsubscribe(self, ctx: ServerRequestContext[Any, Any], params: UnsubscribeRequestParams) -> EmptyResult:
+        self._legacy_subs.get(str(params.uri), set()).discard(_connection_key(ctx))
+        return EmptyResult()
+
+    async def _remember_legacy(self, ctx: ServerRequestContext[Any, Any], call_next: Any) -> Any:
+        """Middleware: every handshake-era connection hears ``list_changed``."""
+        if (
+            ctx.request_id is not None
+            and ctx.method != "initialize"
+            and ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS
+        ):
+            self._remember(_connection_key(ctx), ctx.session)
+        return await call_next(ctx)
+
+    def install(self, server: MCPServer[Any]) -> None:
+        """Serve legacy subscriptions on ``server`` and advertise ``listChanged`` in the handshake."""
+        low = server._lowlevel_server
+        low.add_request_handler("resources/subscribe", SubscribeRequestParams, self._subscribe)
+        low.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, self._unsubscribe)
+        server.middleware.append(self._remember_legacy)
+        original = low.create_initialization_options
+
+        def with_list_changed(
+            notification_options: NotificationOptions | None = None, *args: Any, **kwargs: Any
+        ) -> Any:
+            opts = notification_options or NotificationOptions(resources_changed=True)
+            return original(opts, *args, **kwargs)
+
+        low.create_initialization_options = with_list_changed  # type: ignore[method-assign]
