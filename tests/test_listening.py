@@ -81,7 +81,8 @@ async def test_dropped_socket_reconnects_and_summary_covers_the_call(tmp_path: P
     types = [e["type"] for e in events]
     assert "listen.reconnecting" in types
     assert types.count("listen.connected") == 2
-    assert summary["duration_s"] == pytest.approx(truth.duration_s, abs=1.0)
+    assert summary["gaps_s"] > 0, "the reconnect gap is accounted, neither talk nor silence"
+    assert summary["duration_s"] == pytest.approx(truth.duration_s, abs=0.5)
     for party in ("customer", "assistant"):
         assert summary["parties"][party]["talk_s"] == pytest.approx(truth.parties[party].talk_s, rel=0.2)
 
@@ -228,8 +229,10 @@ async def test_stop_listening_and_shutdown_leave_nothing_behind(settings: Any, e
             await call_ok(client, "wait_for_event", {"call_id": call_id, "types": ["listen.connected"]})
             other = await create_call(client, listen=True)
             await call_ok(client, "wait_for_event", {"call_id": other, "types": ["listen.connected"]})
-        # The client is gone and the server's lifespan ended: every socket closes promptly.
-        with anyio.fail_after(3):
+            leaving = anyio.current_time()
+        # The client is gone and the server's lifespan ended within a few seconds: every socket is closed.
+        assert anyio.current_time() - leaving < 3.0
+        with anyio.fail_after(1):
             while emulator.view(call_id)["listeners"] or emulator.view(other)["listeners"]:
                 await anyio.sleep(0.05)
 
