@@ -104,3 +104,30 @@ async def test_list_changed_when_a_call_is_added_or_ends(settings: Settings) -> 
             await wait_status(legacy, call_id, "ended")
             await anyio.sleep(0.5)  # one coalescing window
             assert sum(isinstance(m, ResourceListChangedNotification) for m in messages) > added
+
+
+async def test_ended_calls_are_forgotten_beyond_the_cap_and_attach_brings_them_back(
+    emulator: Any, tmp_path: Any
+) -> None:
+    from tests.conftest import make_settings
+
+    settings = make_settings(emulator, tmp_path, max_ended_calls=1)
+    async with Client(create_server(settings)) as client:
+        with anyio.fail_after(30):
+            first = await create_call(client)
+            await wait_status(client, first, "in-progress")
+            await call_ok(client, "say", {"call_id": first, "content": "remember me"})
+            history = await call_ok(client, "get_call_events", {"call_id": first})
+            for call_id in (first, await create_call(client), await create_call(client)):
+                await wait_status(client, call_id, "in-progress")
+                await call_ok(client, "end_call", {"call_id": call_id})
+                await wait_status(client, call_id, "ended")
+            supervised = (await read_json(client, "vapi://calls"))["calls"]
+            assert first not in [c["call_id"] for c in supervised]
+            assert len(supervised) <= 2
+            with pytest.raises(MCPError):
+                await client.read_resource(f"vapi://calls/{first}/events")
+            await call_ok(client, "attach_call", {"call_id": first, "listen": False})
+            again = await call_ok(client, "get_call_events", {"call_id": first, "limit": 500})
+            assert again["events"][: len(history["events"])] == history["events"], "the journal kept everything"
+            assert again["latest_seq"] > history["latest_seq"]

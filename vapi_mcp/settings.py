@@ -71,6 +71,7 @@ class Settings(BaseModel):
     poll_interval_s: float = Field(default=2.0, gt=0, le=300)
     silence_threshold_s: float = Field(default=2.0, gt=0, le=600)
     recording_resource_s: float = Field(default=120.0, gt=0, le=3600)
+    max_ended_calls: int = Field(default=200, ge=1, le=100_000)
 
     @field_validator("base_url")
     @classmethod

@@ -58,7 +58,6 @@ __all__ = ["CallSupervisor", "ChangeSink", "SupervisedCall"]
 log = logging.getLogger(__name__)
 
 ContextMode = Literal["all", "none", "lastNMessages"]
-ENDED = "ended"
 
 
 class ChangeSink(Protocol):
@@ -107,7 +106,12 @@ class SupervisedCall:
 
     @property
     def ended(self) -> bool:
-        return self.call.status == ENDED
+        return self.call.ended
+
+    @property
+    def idle(self) -> bool:
+        """Ended, and no listen session is still finishing: safe to forget."""
+        return self.ended and self.listen_state in ("off", "closed", "failed")
 
 
 class CallSupervisor:
@@ -162,8 +166,17 @@ class CallSupervisor:
             sup.log.append("call.status", {"status": call.status, "endedReason": call.ended_reason})
             for hook in list(self.status_hooks):
                 hook(sup)
-            if call.status == ENDED:
+            if call.ended:
+                self._forget_old_calls()
                 self.sink.calls_changed()
+
+    def _forget_old_calls(self) -> None:
+        """Keep at most ``max_ended_calls`` ended calls in memory (journals and recordings stay on disk)."""
+        ended = [sup for sup in self._calls.values() if sup.idle]
+        for sup in ended[: max(0, len(ended) - self.settings.max_ended_calls)]:
+            del self._calls[sup.call_id]
+            sup.log.close()
+            log.info("forgot ended call %s (attach_call brings its event log back)", sup.call_id)
 
     def info(self, sup: SupervisedCall) -> CallInfo:
         return self._info(sup.call, sup)
@@ -184,8 +197,8 @@ class CallSupervisor:
             supervised=sup is not None,
             listening=bool(sup and sup.listen_wanted and sup.listen_state not in ("off", "closed", "failed")),
             listen_state=sup.listen_state if sup else "off",
-            control_available=bool(call.monitor and call.monitor.control_url),
-            listen_available=bool(call.monitor and call.monitor.listen_url),
+            control_available=call.control_available,
+            listen_available=call.listen_available,
             event_count=sup.log.latest_seq if sup else 0,
             resources=resource_uris(call.id) if sup else None,
         )

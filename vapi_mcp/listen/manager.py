@@ -99,7 +99,14 @@ class SessionManager:
                 except VapiError as exc:
                     interval = min(60.0, interval * 2)
                     log.info("call %s: status poll failed (%s); next in %.1fs", sup.call_id, exc, interval)
-        self._calls.get(sup.call_id, _CallTasks()).poller = None
+        tasks = self._calls.get(sup.call_id)
+        if tasks is not None:
+            tasks.poller = None
+            self._tidy(sup.call_id, tasks)
+
+    def _tidy(self, call_id: str, tasks: _CallTasks) -> None:
+        if tasks.poller is None and tasks.listener is None:
+            self._calls.pop(call_id, None)
 
     async def _listen(self, sup: SupervisedCall, scope: anyio.CancelScope) -> None:
         tasks = self._calls[sup.call_id]
@@ -111,10 +118,10 @@ class SessionManager:
                 await tasks.status_changed.wait()
             await self._run_session(sup)
         tasks.listener = None
-        if sup.listen_state not in ("closed", "failed"):
-            self._set_state(sup, "closed" if not sup.listen_wanted else sup.listen_state)
+        self._tidy(sup.call_id, tasks)
+        # A session that ended by itself already said closed/failed; a stop_listening says off.
         if not sup.listen_wanted and sup.listen_state != "failed":
-            self._set_state(sup, "off" if not sup.ended else "closed")
+            self._set_state(sup, "closed" if sup.ended else "off")
 
     async def _run_session(self, sup: SupervisedCall) -> None:
         assert sup.call.monitor is not None and sup.call.monitor.listen_url is not None
