@@ -145,7 +145,8 @@ class CallSupervisor:
             self._update(sup, call)
             return sup
         journal = self.storage.events_path(call.id)
-        event_log = EventLog(call.id, journal=journal)
+        # The journal keeps every event, so a small in-memory window is enough (and keeps memory flat).
+        event_log = EventLog(call.id, journal=journal, window=256)
         sup = SupervisedCall(call=call, log=event_log)
         event_log.add_listener(lambda event, cid=call.id: self._on_event(cid, event))
         self._calls[call.id] = sup
@@ -410,8 +411,16 @@ class CallSupervisor:
         )
 
     def transcript(self, call_id: str) -> str:
-        sup = self.supervised(call_id)
-        return sup.pipeline.transcript_text() if sup.pipeline else ""
+        """Final transcript lines, read back from the event log (the journal keeps them all)."""
+        log_ = self.supervised(call_id).log
+        lines: list[str] = []
+        after = 0
+        while True:
+            page = log_.read(after_seq=after, limit=1000, types=["transcript"])
+            lines.extend(f"{e.data['role']}: {e.data['text']}" for e in page.events if e.data.get("final"))
+            if page.next_seq <= after or page.next_seq >= page.latest_seq:
+                return "".join(f"{line}\n" for line in lines)
+            after = page.next_seq
 
     async def wait_for_event(
         self,

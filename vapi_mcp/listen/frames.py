@@ -112,18 +112,27 @@ class PcmBuffer:
         Returns ``None`` while less than a block is buffered (or, with ``force=True``, when not even one
         whole frame is). The bytes of a trailing partial frame stay buffered for the next message.
         """
+        chunk = self.take_bytes(force)
+        if chunk is None:
+            return None
+        return np.frombuffer(chunk, dtype=_S16LE).reshape(-1, self._fmt.channels)
+
+    def take_bytes(self, force: bool = False) -> bytearray | None:
+        """Like :meth:`take_block`, as the raw interleaved s16le bytes (what a WAV file stores)."""
         size = len(self._buf)
         if size < self._block_bytes and not force:
             return None
         usable = size - size % self._frame_bytes
         if usable == 0:
             return None
-        # Slicing a bytearray copies, so the array owns its memory and the buffer stays resizable
+        if usable == size:  # the usual case: hand the buffer over instead of copying it
+            chunk, self._buf = self._buf, bytearray()
+            return chunk
+        # Slicing a bytearray copies, so the chunk owns its memory and the buffer stays resizable
         # (a numpy view over ``self._buf`` would pin it: "BufferError: Existing exports").
         chunk = self._buf[:usable]
         del self._buf[:usable]
-        samples = np.frombuffer(chunk, dtype=_S16LE)
-        return samples.reshape(-1, self._fmt.channels)
+        return chunk
 
     def clear(self) -> None:
         """Drop everything buffered (e.g. the socket reconnected: a stale partial frame must not prefix new audio)."""

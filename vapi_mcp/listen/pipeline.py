@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from vapi_mcp.listen.analysis import AudioAnalyzer, AudioEvent
 from vapi_mcp.listen.events import EventLog
@@ -46,8 +47,7 @@ class AudioPipeline:
         *,
         recording_path: Path | None,
         silence_threshold_s: float = 2.0,
-        block_s: float = 0.25,
-        transcript_lines: int = 2000,
+        block_s: float = 1.0,
         on_audio: Callable[[], None] | None = None,
     ) -> None:
         self.call_id = call_id
@@ -56,7 +56,6 @@ class AudioPipeline:
         self.silence_threshold_s = silence_threshold_s
         self.block_s = block_s
         self.on_audio = on_audio
-        self.transcript: deque[str] = deque(maxlen=transcript_lines)
         self.malformed = 0
         self.frames = 0
         self._configure(AudioFormat())
@@ -67,16 +66,27 @@ class AudioPipeline:
     def _configure(self, fmt: AudioFormat) -> None:
         self.format = fmt
         self.buffer = PcmBuffer(fmt, block_s=self.block_s)
+        self._block_bytes = max(1, round(self.block_s * fmt.sample_rate)) * fmt.bytes_per_frame
         self.analyzer = AudioAnalyzer(fmt, call_id=self.call_id, silence_threshold_s=self.silence_threshold_s)
         self.recorder: WavRecorder | None = None
 
     # ------------------------------------------------------------------ input
     def feed(self, message: bytes | str) -> None:
-        """One WebSocket message. Never raises on bad input."""
+        """One WebSocket message. Never raises on bad input.
+
+        The hot path (an audio frame, ~50 per second per call) is a bytearray extend and a length check;
+        everything else happens once per block.
+        """
+        self.frames += 1
+        if type(message) is bytes and self._audio_started and self._paused_at is None:
+            buffer = self.buffer
+            buffer.append(message)
+            if buffer.pending_bytes >= self._block_bytes:
+                self._drain(force=False)
+            return
         if self._paused_at is not None:  # a new session after stop_listening: the pause is a gap
             paused_for, self._paused_at = time.monotonic() - self._paused_at, None
             self.gap(paused_for)
-        self.frames += 1
         if isinstance(message, bytes | bytearray | memoryview):
             self._audio_started = True
             self.buffer.append(bytes(message))
@@ -84,10 +94,6 @@ class AudioPipeline:
                 self._drain(force=False)
         else:
             self._text(message)
-
-    @property
-    def _block_bytes(self) -> int:
-        return int(self.format.sample_rate * self.block_s) * self.format.bytes_per_frame
 
     def _text(self, text: str) -> None:
         frame = parse_text_frame(text)
@@ -98,8 +104,6 @@ class AudioPipeline:
                 self._configure(AudioFormat(sample_rate=frame.sample_rate, channels=frame.channels))
         elif isinstance(frame, TranscriptFrame):
             self.log.append("transcript", {"role": frame.role, "text": frame.text, "final": frame.final})
-            if frame.final:
-                self.transcript.append(f"{frame.role}: {frame.text}")
         elif isinstance(frame, MessageFrame):
             if frame.type not in _SUPPRESSED_MESSAGES:
                 self.log.append("vapi.message", {"type": frame.type, "message": frame.data})
@@ -111,6 +115,8 @@ class AudioPipeline:
     def gap(self, seconds: float) -> None:
         """The socket was away for ``seconds``: keep analysis and recording aligned with call time."""
         self._drain(force=True)
+        # A partial sample frame from the old socket would shift every sample of the new one.
+        self.buffer.clear()
         self._emit(self.analyzer.skip(seconds))
         recorder = self._recorder()
         if recorder is not None:
@@ -139,12 +145,13 @@ class AudioPipeline:
 
     # ------------------------------------------------------------------ work
     def _drain(self, *, force: bool) -> None:
-        block = self.buffer.take_block(force=force)
-        if block is None or len(block) == 0:
+        chunk = self.buffer.take_bytes(force=force)
+        if chunk is None:
             return
         recorder = self._recorder()
         if recorder is not None:
-            recorder.write(block)
+            recorder.write(chunk)  # the WAV stores exactly the interleaved s16le bytes we received
+        block = np.frombuffer(chunk, dtype="<i2").reshape(-1, self.format.channels)
         self._emit(self.analyzer.process(block))
         if self.on_audio is not None:
             self.on_audio()
@@ -165,6 +172,3 @@ class AudioPipeline:
 
     def summary(self) -> dict[str, Any]:
         return self.analyzer.summary()
-
-    def transcript_text(self) -> str:
-        return "\n".join(self.transcript) + ("\n" if self.transcript else "")

@@ -193,9 +193,23 @@ class WavRecorder:
                 self._path.name,
                 self._max_data,
             )
+        if not self._buffer and len(data) >= self._flush_at:
+            self._write_through(data)  # a whole block (the listen pipeline's case): no copy into the buffer
+            return
         self._buffer += data
         if len(self._buffer) >= self._flush_at or self._full:
             self.flush()
+
+    def _write_through(self, data: memoryview) -> None:
+        f = self._file
+        assert f is not None
+        f.seek(_HEADER_SIZE + self._written)
+        view = data
+        while view:  # a raw file may write short
+            n = f.write(view)
+            view = view[n or 0 :]
+        self._written += len(data)
+        self._write_sizes(f)
 
     def flush(self) -> None:
         """Write buffered audio, then make the header describe it. Goes to the OS, not to the platter."""
