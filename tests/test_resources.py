@@ -131,3 +131,17 @@ async def test_ended_calls_are_forgotten_beyond_the_cap_and_attach_brings_them_b
             again = await call_ok(client, "get_call_events", {"call_id": first, "limit": 500})
             assert again["events"][: len(history["events"])] == history["events"], "the journal kept everything"
             assert again["latest_seq"] > history["latest_seq"]
+
+
+async def test_the_supervision_prompt_and_unknown_prompts(client: Client, caplog: pytest.LogCaptureFixture) -> None:
+    with anyio.fail_after(10):
+        prompts = {p.name: p for p in (await client.list_prompts()).prompts}
+        assert set(prompts) == {"supervise_call"}
+        got = await client.get_prompt("supervise_call", {"call_id": "abc123"})
+        text = got.messages[0].content.text  # type: ignore[union-attr]
+        assert "abc123" in text and "wait_for_event" in text and "ask the operator" in text
+        for name, args in (("nope", {}), ("supervise_call", {})):
+            with pytest.raises(MCPError) as info:
+                await client.get_prompt(name, args)
+            assert info.value.error.code == -32602
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], "a bad prompt request is not a server error"

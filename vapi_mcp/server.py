@@ -18,7 +18,8 @@ import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
-from mcp.types import Completion, Resource, ResourceTemplateReference, ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, Completion, Resource, ResourceTemplateReference, ToolAnnotations
 from pydantic import Field, StringConstraints, ValidationError
 
 from vapi_mcp import __version__
@@ -164,9 +165,19 @@ class _Sink:
 
 
 class VapiMCPServer(MCPServer[AppState]):
-    """``resources/list`` also shows one entry per supervised call."""
+    """``resources/list`` also shows one entry per supervised call; a bad prompt request is -32602."""
 
     state: AppState
+
+    async def get_prompt(self, name: str, arguments: dict[str, Any] | None = None, context: Any = None) -> Any:
+        # The SDK reports an unknown prompt or a missing argument as an internal error (-32603, or 0 on
+        # the handshake era) and logs a traceback; the spec wants invalid params.
+        if self._prompt_manager.get_prompt(name) is None:
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt: {name}")
+        try:
+            return await super().get_prompt(name, arguments, context)
+        except ValueError as exc:
+            raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
 
     async def list_resources(self) -> list[Resource]:
         resources = await super().list_resources()
@@ -233,7 +244,35 @@ def create_server(settings: Settings) -> VapiMCPServer:
     if not settings.read_only:
         _register_control_tools(server, state)
     _register_resources(server, state)
+    _register_prompts(server)
     return server
+
+
+SUPERVISE_PROMPT = """\
+You are supervising live phone call {call_id} on Vapi for a human operator. Goal: {goal}
+
+1. get_call to see its status; start_listening if it is not listening yet.
+2. Follow the call with wait_for_event (types: speech.started, speech.stopped, silence, overlap, transcript,
+   call.status), passing the returned next_seq as after_seq each time. get_audio_summary shows talk ratios,
+   silences and interruptions at a glance.
+3. Steer gently: add_message (role=system, trigger_response=false) to whisper guidance to the assistant;
+   say only when the caller must hear exact words; control_call to mute or unmute.
+4. end_call, transfer_call and handoff_call act on a real person's call and cannot be undone: ask the operator
+   before using them unless the goal above explicitly allows it.
+5. When the call ends, summarise what happened from the events and the audio summary.
+"""
+
+
+def _register_prompts(server: MCPServer[AppState]) -> None:
+    @server.prompt(name="supervise_call", title="Supervise a live call")
+    def supervise_call(
+        call_id: Annotated[str, Field(description="The call to supervise.")],
+        goal: Annotated[str, Field(description="What the supervisor should watch for.")] = (
+            "keep the conversation on track and flag dead air or talk-over"
+        ),
+    ) -> str:
+        """A playbook for an agent supervising one call with this server's tools."""
+        return SUPERVISE_PROMPT.format(call_id=call_id, goal=goal)
 
 
 def _register_call_tools(server: MCPServer[AppState], state: AppState) -> None:
