@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -81,9 +82,11 @@ async def _serve(args: argparse.Namespace) -> None:
         from vapi_mcp.emulator import EmulatorOptions, running_emulator
 
         key = secrets.token_urlsafe(24)
-        async with running_emulator(EmulatorOptions(api_key=key)) as emu:
+        # A VAPI_PUBLIC_KEY in the environment turns on monitor auth; the emulator must know that key too.
+        public_key = os.environ.get("VAPI_PUBLIC_KEY") or None
+        async with running_emulator(EmulatorOptions(api_key=key, public_key=public_key)) as emu:
             log.info("sandbox: using the bundled Vapi emulator (no real calls are placed)")
-            settings = _settings(args, api_key=key, base_url=emu.base_url, public_key=None)
+            settings = _settings(args, api_key=key, base_url=emu.base_url)
             await _run_transport(create_server(settings), settings, args)
         return
     settings = _settings(args)
@@ -105,8 +108,6 @@ async def _run_transport(server: Any, settings: Settings, args: argparse.Namespa
 
 
 async def _emulator(args: argparse.Namespace) -> None:
-    import os
-
     from vapi_mcp.emulator import EmulatorOptions, serve_forever
 
     key = args.api_key or os.environ.get("VAPI_API_KEY")

@@ -222,7 +222,7 @@ def create_server(settings: Settings) -> VapiMCPServer:
             try:
                 yield state
             finally:
-                # Cancelling the group closes every listen socket; pipelines flush in shielded finally blocks.
+                # Cancelling the group closes every listen socket; each pipeline flushes in its session's finally.
                 tg.cancel_scope.cancel()
                 state.supervisor = state.listener = None
                 for sup in supervisor.calls.values():

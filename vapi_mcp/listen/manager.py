@@ -84,25 +84,27 @@ class SessionManager:
 
     async def _poll(self, sup: SupervisedCall, scope: anyio.CancelScope) -> None:
         interval = self.settings.poll_interval_s
-        with scope:
-            while not sup.ended:
-                await anyio.sleep(interval * random.uniform(0.9, 1.1))
-                try:
-                    await self.supervisor.refresh(sup.call_id)
-                    interval = self.settings.poll_interval_s
-                except VapiRateLimited as exc:
-                    interval = min(60.0, max(interval * 2, exc.retry_after or 0.0))
-                    log.info("call %s: status poll rate limited; next in %.1fs", sup.call_id, interval)
-                except CallNotFound:
-                    log.warning("call %s vanished from Vapi; stop polling", sup.call_id)
-                    return
-                except VapiError as exc:
-                    interval = min(60.0, interval * 2)
-                    log.info("call %s: status poll failed (%s); next in %.1fs", sup.call_id, exc, interval)
-        tasks = self._calls.get(sup.call_id)
-        if tasks is not None:
-            tasks.poller = None
-            self._tidy(sup.call_id, tasks)
+        try:
+            with scope:
+                while not sup.ended:
+                    await anyio.sleep(interval * random.uniform(0.9, 1.1))
+                    try:
+                        await self.supervisor.refresh(sup.call_id)
+                        interval = self.settings.poll_interval_s
+                    except VapiRateLimited as exc:
+                        interval = min(60.0, max(interval * 2, exc.retry_after or 0.0))
+                        log.info("call %s: status poll rate limited; next in %.1fs", sup.call_id, interval)
+                    except CallNotFound:
+                        log.warning("call %s vanished from Vapi; stop polling", sup.call_id)
+                        break
+                    except VapiError as exc:
+                        interval = min(60.0, interval * 2)
+                        log.info("call %s: status poll failed (%s); next in %.1fs", sup.call_id, exc, interval)
+        finally:
+            tasks = self._calls.get(sup.call_id)
+            if tasks is not None:
+                tasks.poller = None
+                self._tidy(sup.call_id, tasks)
 
     def _tidy(self, call_id: str, tasks: _CallTasks) -> None:
         if tasks.poller is None and tasks.listener is None:
@@ -110,15 +112,17 @@ class SessionManager:
 
     async def _listen(self, sup: SupervisedCall, scope: anyio.CancelScope) -> None:
         tasks = self._calls[sup.call_id]
-        with scope:
-            while sup.call.status not in LISTENABLE:
-                if sup.ended:
-                    self._set_state(sup, "closed")
-                    return
-                await tasks.status_changed.wait()
-            await self._run_session(sup)
-        tasks.listener = None
-        self._tidy(sup.call_id, tasks)
+        try:
+            with scope:
+                while sup.call.status not in LISTENABLE:
+                    if sup.ended:
+                        self._set_state(sup, "closed")
+                        return
+                    await tasks.status_changed.wait()
+                await self._run_session(sup)
+        finally:
+            tasks.listener = None
+            self._tidy(sup.call_id, tasks)
         # A session that ended by itself already said closed/failed; a stop_listening says off.
         if not sup.listen_wanted and sup.listen_state != "failed":
             self._set_state(sup, "closed" if sup.ended else "off")
