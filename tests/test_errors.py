@@ -119,4 +119,6 @@ async def test_control_timeout_is_delivery_unknown(emulator: Emulator, tmp_path:
             assert "DeliveryUnknown" in text and "not retried" in text
             await anyio.sleep(2.0)
             assert len(emulator.control_log(call_id)) - before == 1, "a say must never be sent twice"
+            page = await call_ok(client, "get_call_events", {"call_id": call_id, "types": ["control.sent"]})
+            assert page["events"][-1]["data"]["ok"] is None, "an unknown outcome is logged as such"
             await call_ok(client, "get_call", {"call_id": call_id})

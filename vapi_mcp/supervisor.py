@@ -16,7 +16,15 @@ from typing import Any, Literal, Protocol
 
 import anyio
 
-from vapi_mcp.errors import CallEnded, CallNotFound, ControlRejected, InvalidInput, ReadOnlyMode
+from vapi_mcp.errors import (
+    CallEnded,
+    CallNotFound,
+    ControlRejected,
+    DeliveryUnknown,
+    InvalidInput,
+    ReadOnlyMode,
+    VapiMcpError,
+)
 from vapi_mcp.listen.events import CallEvent, EventLog, EventPage
 from vapi_mcp.listen.pipeline import AudioPipeline
 from vapi_mcp.listen.storage import CallStorage
@@ -300,7 +308,10 @@ class CallSupervisor:
                     raise CallEnded(call_id, sup.call.ended_reason) from None
             raise
         except Exception as exc:
-            sup.log.append("control.sent", {"type": message.type, "ok": False, "error": str(exc), **summary})
+            # ok is null when the outcome is unknown: the message may have been delivered, so never resend it.
+            ok = None if isinstance(exc, DeliveryUnknown) else False
+            error = str(exc) if isinstance(exc, VapiMcpError) else type(exc).__name__  # our errors are sanitised
+            sup.log.append("control.sent", {"type": message.type, "ok": ok, "error": error, **summary})
             raise
         event = sup.log.append("control.sent", {"type": message.type, "ok": True, **summary})
         return ControlResult(
