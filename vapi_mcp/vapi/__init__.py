@@ -5,64 +5,9 @@ Nothing here imports ``mcp``; the supervisor and the emulator's tests use it dir
 
 from __future__ import annotations
 
-from vapi_mcp.vapi.client import VapiClient
-from vapi_mcp.vapi.models import (
-    AddMessage,
-    AppendContext,
-    AssistantOverrides,
-    Call,
-    CallCustomer,
-    ChatMessage,
-    ContextEngineeringPlan,
-    Control,
-    ControlMessage,
-    CreateCallRequest,
-    Customer,
-    EndCall,
-    Handoff,
-    HandoffAssistantDestination,
-    HandoffSquadDestination,
-    Monitor,
-    MonitorPlan,
-    Say,
-    SendTransportMessage,
-    SipTransportMessage,
-    Transfer,
-    TransferNumberDestination,
-    TransferPlan,
-    TransferSipDestination,
-    TwilioTransportMessage,
-    parse_control_message,
-    to_wire,
-)
+from vapi_mcp.vapi import client as _client
+from vapi_mcp.vapi import models as _models
+from vapi_mcp.vapi.client import *  # noqa: F403 - the public surface is the two modules' __all__
+from vapi_mcp.vapi.models import *  # noqa: F403
 
-__all__ = [
-    "AddMessage",
-    "AppendContext",
-    "AssistantOverrides",
-    "Call",
-    "CallCustomer",
-    "ChatMessage",
-    "ContextEngineeringPlan",
-    "Control",
-    "ControlMessage",
-    "CreateCallRequest",
-    "Customer",
-    "EndCall",
-    "Handoff",
-    "HandoffAssistantDestination",
-    "HandoffSquadDestination",
-    "Monitor",
-    "MonitorPlan",
-    "Say",
-    "SendTransportMessage",
-    "SipTransportMessage",
-    "Transfer",
-    "TransferNumberDestination",
-    "TransferPlan",
-    "TransferSipDestination",
-    "TwilioTransportMessage",
-    "VapiClient",
-    "parse_control_message",
-    "to_wire",
-]
+__all__ = [*_client.__all__, *_models.__all__]  # pyright: ignore[reportUnsupportedDunderAll]
