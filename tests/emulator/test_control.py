@@ -12,10 +12,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosedOK
 
+from tests.emulator.common import KEY, PUBLIC, emulator_options
 from vapi_mcp.emulator import Emulator, EmulatorOptions, FaultRule, running_emulator
 
-KEY = "ctl-private-key-abcdef"
-PUBLIC = "ctl-public-key-123456"
 ASSISTANT_ID = "5b0a4a08-133c-4146-9315-0984f8c6be80"
 
 VALID: list[dict[str, Any]] = [
@@ -179,9 +178,7 @@ REJECTED: list[tuple[Any, str]] = [
 
 
 def options(**overrides: Any) -> EmulatorOptions:
-    values: dict[str, Any] = {"api_key": KEY, "public_key": PUBLIC, "scenario": "open-ended", "time_scale": 20.0}
-    values.update(overrides)
-    return EmulatorOptions(**values)
+    return emulator_options("open-ended", **overrides)
 
 
 @pytest.fixture

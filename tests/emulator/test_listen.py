@@ -15,10 +15,9 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
 
+from tests.emulator.common import KEY, PUBLIC, emulator_options
 from vapi_mcp.emulator import Emulator, EmulatorOptions, running_emulator
 
-KEY = "lsn-private-key-abcdef"
-PUBLIC = "lsn-public-key-123456"
 FRAME = 1280  # 20 ms of 16 kHz stereo s16le
 
 
@@ -29,9 +28,7 @@ def connect(url: str, **kwargs: Any) -> Any:
 
 
 def options(**overrides: Any) -> EmulatorOptions:
-    values: dict[str, Any] = {"api_key": KEY, "public_key": PUBLIC, "scenario": "quick", "time_scale": 20.0}
-    values.update(overrides)
-    return EmulatorOptions(**values)
+    return emulator_options("quick", **overrides)
 
 
 class Calls:

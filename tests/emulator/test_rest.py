@@ -12,10 +12,9 @@ import anyio
 import httpx2
 import pytest
 
+from tests.emulator.common import KEY, PUBLIC, emulator_options
 from vapi_mcp.emulator import Emulator, EmulatorOptions, FaultRule, running_emulator
 
-KEY = "emu-private-key-abcdef"
-PUBLIC = "emu-public-key-123456"
 CUSTOMER = {"number": "+14155550123"}
 ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 INVALID_KEY = {
@@ -26,9 +25,7 @@ INVALID_KEY = {
 
 
 def options(**overrides: Any) -> EmulatorOptions:
-    values: dict[str, Any] = {"api_key": KEY, "public_key": PUBLIC, "scenario": "quick", "time_scale": 20.0}
-    values.update(overrides)
-    return EmulatorOptions(**values)
+    return emulator_options("quick", **overrides)
 
 
 @pytest.fixture
