@@ -96,6 +96,23 @@ def test_taken_blocks_own_their_memory() -> None:
     assert np.array_equal(rest, samples[4000:])
 
 
+def test_view_is_zero_copy_and_survives_growth() -> None:
+    samples, raw = stereo_bytes(12000)
+    buffer = PcmBuffer(AudioFormat(), block_s=0.25)
+    assert buffer.append(raw[:15999]) is False  # not yet a block
+    assert buffer.append(raw[15999:16002]) is True
+    view = buffer.take_view()
+    assert view is not None and len(view) == 16000
+    assert bytes(view) == raw[:16000]
+    # A message far bigger than the buffer's slack while the view is still alive (it is only valid until
+    # this append): the buffer grows into new storage instead of raising BufferError.
+    assert buffer.append(raw[16002:]) is True
+    rest = buffer.take_block()
+    assert rest is not None
+    assert np.array_equal(rest, samples[4000:])
+    assert buffer.pending_bytes == 0
+
+
 def test_mono_buffer_and_clear() -> None:
     buffer = PcmBuffer(AudioFormat(sample_rate=8000, channels=1), block_s=0.5)
     buffer.append(b"\x01\x00" * 3999 + b"\x02")

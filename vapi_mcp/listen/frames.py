@@ -6,7 +6,7 @@ Vapi's listen socket carries two kinds of messages (reference/vapi-api.md §2):
   (channel 0 = customer, channel 1 = assistant). Message boundaries are *not* sample boundaries: a
   message may end in the middle of a sample or of a stereo frame, so bytes are accumulated in a
   :class:`PcmBuffer` and only whole frames are handed on, in blocks (numpy costs per call, not per
-  sample, so ~0.25 s blocks keep the hot path cheap).
+  sample, so blocks of a second keep the hot path cheap).
 - **text** messages: JSON. :func:`parse_text_frame` turns each into one small immutable value:
   a :class:`FormatFrame` (a leading ``{"type":"start","sampleRate":…,"channels":…}``-style
   announcement), a :class:`TranscriptFrame`, a :class:`MessageFrame` (anything else with a ``type``,
@@ -76,14 +76,18 @@ class AudioFormat:
 
 
 class PcmBuffer:
-    """Accumulates listen-socket bytes and hands out whole frames as ``int16`` arrays of shape ``(n, channels)``.
+    """Accumulates listen-socket bytes and hands out whole frames, a block at a time.
 
     This sits on the hot path (one :meth:`append` per WebSocket message, ~50/s per call, hundreds of calls
-    per process), so appending is a plain ``bytearray`` extend and all numpy work is deferred to
-    :meth:`take_block`, once per ``block_s`` of audio.
+    per process), so the storage is allocated once, a block and some slack, and appending copies the
+    message into it: no reallocation as it fills (a growing ``bytearray`` would copy the block ~9 times
+    over), and the block is handed out as a view, not a copy (:meth:`take_view`). All numpy work is
+    deferred to the consumer, once per ``block_s`` of audio.
     """
 
-    __slots__ = ("_block_bytes", "_buf", "_fmt", "_frame_bytes")
+    __slots__ = ("_block_bytes", "_buf", "_end", "_fmt", "_frame_bytes", "_start")
+
+    _SLACK = 8192  # room beyond a block for the message that completes it
 
     def __init__(self, fmt: AudioFormat | None = None, block_s: float = 0.25) -> None:
         self._fmt = fmt if fmt is not None else AudioFormat()
@@ -91,7 +95,9 @@ class PcmBuffer:
             raise ValueError("block_s must be positive")
         self._frame_bytes = self._fmt.bytes_per_frame
         self._block_bytes = max(1, round(block_s * self._fmt.sample_rate)) * self._frame_bytes
-        self._buf = bytearray()
+        self._buf = bytearray(self._block_bytes + self._SLACK)
+        self._start = 0  # bytes before this were handed out by take_view()
+        self._end = 0
 
     @property
     def format(self) -> AudioFormat:
@@ -100,43 +106,67 @@ class PcmBuffer:
     @property
     def pending_bytes(self) -> int:
         """Bytes buffered and not yet taken (including a trailing partial frame)."""
-        return len(self._buf)
+        return self._end - self._start
 
-    def append(self, data: bytes | bytearray | memoryview) -> None:
-        """Buffer one binary message. Amortised O(len(data))."""
-        self._buf += data
+    def append(self, data: bytes | bytearray | memoryview) -> bool:
+        """Buffer one binary message; ``True`` once at least a block is buffered. Amortised O(len(data))."""
+        if type(data) is not bytes:
+            data = memoryview(data).cast("B")
+        if self._start:
+            self._compact()
+        end = self._end
+        new_end = end + len(data)
+        if new_end > len(self._buf):
+            self._grow(new_end)
+        self._buf[end:new_end] = data  # same-length slice assignment: a memcpy, never a resize
+        self._end = new_end
+        return new_end >= self._block_bytes
 
-    def take_block(self, force: bool = False) -> np.ndarray | None:
-        """Every whole frame buffered, once at least ``block_s`` of audio is there.
+    def take_view(self, force: bool = False) -> memoryview | None:
+        """Every whole frame buffered, once at least ``block_s`` of audio is there, as raw s16le bytes.
 
         Returns ``None`` while less than a block is buffered (or, with ``force=True``, when not even one
-        whole frame is). The bytes of a trailing partial frame stay buffered for the next message.
+        whole frame is). The bytes of a trailing partial frame stay buffered for the next message. The view
+        is only valid until the next :meth:`append`, :meth:`clear` or take: use it, copy what you keep.
         """
-        chunk = self.take_bytes(force)
-        if chunk is None:
-            return None
-        return np.frombuffer(chunk, dtype=_S16LE).reshape(-1, self._fmt.channels)
-
-    def take_bytes(self, force: bool = False) -> bytearray | None:
-        """Like :meth:`take_block`, as the raw interleaved s16le bytes (what a WAV file stores)."""
-        size = len(self._buf)
+        size = self._end - self._start
         if size < self._block_bytes and not force:
             return None
         usable = size - size % self._frame_bytes
         if usable == 0:
             return None
-        if usable == size:  # the usual case: hand the buffer over instead of copying it
-            chunk, self._buf = self._buf, bytearray()
-            return chunk
-        # Slicing a bytearray copies, so the chunk owns its memory and the buffer stays resizable
-        # (a numpy view over ``self._buf`` would pin it: "BufferError: Existing exports").
-        chunk = self._buf[:usable]
-        del self._buf[:usable]
-        return chunk
+        start = self._start
+        self._start = start + usable
+        return memoryview(self._buf)[start : start + usable]
+
+    def take_bytes(self, force: bool = False) -> bytes | None:
+        """Like :meth:`take_view`, as a ``bytes`` copy that stays valid (what a WAV file stores)."""
+        view = self.take_view(force)
+        return None if view is None else view.tobytes()
+
+    def take_block(self, force: bool = False) -> np.ndarray | None:
+        """Like :meth:`take_bytes`, as a writable ``int16`` array of shape ``(n, channels)`` that owns its memory."""
+        view = self.take_view(force)
+        if view is None:
+            return None
+        return np.frombuffer(view, dtype=_S16LE).reshape(-1, self._fmt.channels).copy()
 
     def clear(self) -> None:
         """Drop everything buffered (e.g. the socket reconnected: a stale partial frame must not prefix new audio)."""
-        self._buf.clear()
+        self._start = self._end = 0
+
+    def _compact(self) -> None:
+        """Move the bytes after the last take (a partial frame, at most a few bytes) to the front."""
+        start, end = self._start, self._end
+        self._buf[: end - start] = self._buf[start:end]
+        self._start, self._end = 0, end - start
+
+    def _grow(self, needed: int) -> None:
+        # A fresh bytearray rather than a resize: a view handed out earlier may still be alive, and
+        # resizing an exported bytearray raises BufferError.
+        bigger = bytearray(needed + self._block_bytes + self._SLACK)
+        bigger[: self._end] = memoryview(self._buf)[: self._end]
+        self._buf = bigger
 
 
 # ---------------------------------------------------------------------------------------------- text frames

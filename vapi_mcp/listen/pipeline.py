@@ -1,7 +1,7 @@
 """AudioPipeline: what happens to each listen frame, with no I/O but the recording file.
 
 The listen session hands every WebSocket message here. Binary audio is buffered and
-analysed in blocks (numpy cost is per call, so batching ~0.25 s keeps the hot path
+analysed in blocks (numpy cost is per call, so batching a second keeps the hot path
 cheap); text frames become events. It is synchronous and deterministic, so it is tested
 by feeding bytes, exactly like the websockets protocol core.
 """
@@ -60,13 +60,13 @@ class AudioPipeline:
         self.frames = 0
         self._configure(AudioFormat())
         self._audio_started = False
+        self._streaming = False  # audio started and not paused: feed() may take its fast path
         self._finished = False
         self._paused_at: float | None = None
 
     def _configure(self, fmt: AudioFormat) -> None:
         self.format = fmt
         self.buffer = PcmBuffer(fmt, block_s=self.block_s)
-        self._block_bytes = max(1, round(self.block_s * fmt.sample_rate)) * fmt.bytes_per_frame
         self.analyzer = AudioAnalyzer(fmt, call_id=self.call_id, silence_threshold_s=self.silence_threshold_s)
         self.recorder: WavRecorder | None = None
 
@@ -74,23 +74,20 @@ class AudioPipeline:
     def feed(self, message: bytes | str) -> None:
         """One WebSocket message. Never raises on bad input.
 
-        The hot path (an audio frame, ~50 per second per call) is a bytearray extend and a length check;
-        everything else happens once per block.
+        The hot path (an audio frame, ~50 per second per call) is one copy into the block buffer; everything
+        else happens once per block.
         """
         self.frames += 1
-        if type(message) is bytes and self._audio_started and self._paused_at is None:
-            buffer = self.buffer
-            buffer.append(message)
-            if buffer.pending_bytes >= self._block_bytes:
+        if self._streaming and type(message) is bytes:
+            if self.buffer.append(message):
                 self._drain(force=False)
             return
         if self._paused_at is not None:  # a new session after stop_listening: the pause is a gap
             paused_for, self._paused_at = time.monotonic() - self._paused_at, None
             self.gap(paused_for)
         if isinstance(message, bytes | bytearray | memoryview):
-            self._audio_started = True
-            self.buffer.append(bytes(message))
-            if self.buffer.pending_bytes >= self._block_bytes:
+            self._audio_started = self._streaming = True
+            if self.buffer.append(message):
                 self._drain(force=False)
         else:
             self._text(message)
@@ -131,6 +128,7 @@ class AudioPipeline:
         if self.recorder is not None:
             self.recorder.close()
         self._paused_at = time.monotonic()
+        self._streaming = False
 
     def finish(self) -> None:
         """The call is over: close open segments, flush and close the recording. Idempotent."""
@@ -145,7 +143,7 @@ class AudioPipeline:
 
     # ------------------------------------------------------------------ work
     def _drain(self, *, force: bool) -> None:
-        chunk = self.buffer.take_bytes(force=force)
+        chunk = self.buffer.take_view(force=force)  # valid until the next append: used here, never kept
         if chunk is None:
             return
         recorder = self._recorder()
@@ -153,6 +151,7 @@ class AudioPipeline:
             recorder.write(chunk)  # the WAV stores exactly the interleaved s16le bytes we received
         block = np.frombuffer(chunk, dtype="<i2").reshape(-1, self.format.channels)
         self._emit(self.analyzer.process(block))
+        del block, chunk
         if self.on_audio is not None:
             self.on_audio()
 

@@ -40,6 +40,22 @@ _FLUSH_SECONDS = 1.0
 _SILENCE_CHUNK_SECONDS = 1.0
 
 
+def _pwrite_all(f: IO[bytes], data: bytes | memoryview, offset: int) -> None:
+    """Write ``data`` at ``offset`` with positional writes (one syscall each, no seek), retrying short writes."""
+    view = memoryview(data)
+    pwrite = getattr(os, "pwrite", None)
+    while view:
+        if pwrite is not None:
+            n = pwrite(f.fileno(), view, offset)
+        else:  # Windows has no pwrite
+            f.seek(offset)
+            n = f.write(view) or 0
+        if n <= 0:
+            raise OSError(f"a write of {len(view)} bytes wrote nothing")
+        view = view[n:]
+        offset += n
+
+
 def _wav_header(sample_rate: int, channels: int, data_bytes: int) -> bytes:
     block_align = channels * _SAMPLE_WIDTH
     fmt = (1, channels, sample_rate, sample_rate * block_align, block_align, 8 * _SAMPLE_WIDTH)  # 1 = PCM
@@ -106,10 +122,8 @@ class WavRecorder:
         self._write_sizes(f)
 
     def _write_sizes(self, f: IO[bytes]) -> None:
-        f.seek(_RIFF_SIZE_AT)
-        f.write(_U32.pack(_HEADER_SIZE - 8 + self._written))
-        f.seek(_DATA_SIZE_AT)
-        f.write(_U32.pack(self._written))
+        # Both sizes in one write: the 40 header bytes from the RIFF size on (the fmt chunk between them is ours).
+        _pwrite_all(f, _wav_header(self._rate, self._channels, self._written)[_RIFF_SIZE_AT:], _RIFF_SIZE_AT)
 
     # ------------------------------------------------------------------ properties
 
@@ -203,11 +217,7 @@ class WavRecorder:
     def _write_through(self, data: memoryview) -> None:
         f = self._file
         assert f is not None
-        f.seek(_HEADER_SIZE + self._written)
-        view = data
-        while view:  # a raw file may write short
-            n = f.write(view)
-            view = view[n or 0 :]
+        _pwrite_all(f, data, _HEADER_SIZE + self._written)
         self._written += len(data)
         self._write_sizes(f)
 
@@ -216,12 +226,8 @@ class WavRecorder:
         if self._file is None or not self._buffer:
             return
         f = self._file
-        f.seek(_HEADER_SIZE + self._written)
-        view = memoryview(self._buffer)
-        while view:  # a raw file may write short
-            n = f.write(view)
-            view = view[n or 0 :]
-        view.release()
+        with memoryview(self._buffer) as view:
+            _pwrite_all(f, view, _HEADER_SIZE + self._written)
         self._written += len(self._buffer)
         self._buffer.clear()
         self._write_sizes(f)
