@@ -276,8 +276,8 @@ async def _pipeline(url: str, call_id: str, data_dir: Path, wrap: Callable[[Any]
 class _RssMarks:
     """Takes the process RSS when the sessions together have received each fraction of the long call.
 
-    Counted in ``feed`` itself (a wrapper on each pipeline, used only by the memory part), so a mark is
-    taken while the streams are still flowing, whatever the speed: a sampler could miss the end.
+    Counted in ``feed`` / ``feed_text`` themselves (wrappers on each pipeline, used only by the memory part), so a
+    mark is taken while the streams are still flowing, whatever the speed: a sampler could miss the end.
     """
 
     def __init__(self, total: int, marks: Sequence[float], out: dict[str, float]) -> None:
@@ -291,15 +291,18 @@ class _RssMarks:
         self._next = self._marks[0] * total if self._marks else float("inf")
 
     def wrap(self, pipeline: Any) -> None:
-        inner = pipeline.feed
+        # ListenSession calls self.pipeline.feed / feed_text: the instance attributes win.
+        for name in ("feed", "feed_text"):
+            setattr(pipeline, name, self._counting(getattr(pipeline, name)))
 
-        def feed(message: bytes | str) -> None:
+    def _counting(self, inner: Callable[[Any], None]) -> Callable[[Any], None]:
+        def feed(message: Any) -> None:
             inner(message)
             self._count += 1
             if self._count >= self._next:
                 self._take()
 
-        pipeline.feed = feed  # ListenSession calls self.pipeline.feed: the instance attribute wins
+        return feed
 
     def _take(self) -> None:
         while self._marks and self._count >= self._marks[0] * self._total:

@@ -199,3 +199,75 @@ async def test_session_reconnects_after_abnormal_close_and_gives_up_on_4xx(tmp_p
     pipeline, _ = await _listen_to(handler, tmp_path / "refused", call_over=False, process_request=refuse)
     (closed,) = pipeline.log.read(limit=10).events
     assert closed.type == "listen.closed" and "404" in closed.data["reason"]
+
+
+# ---------------------------------------------------------------------------------------------- direct dispatch
+async def test_frames_reach_the_pipeline_in_order_and_the_recording_is_exact(tmp_path: Path) -> None:
+    """Frames sent back to back from the handshake on (some arrive before the session attaches its
+    pipeline), a transcript between them and a message in two fragments: the WAV holds every byte in order."""
+    rng = random.Random(5)
+    frames = [rng.randbytes(1280) for _ in range(300)]
+    transcript = json.dumps({"type": "transcript", "role": "user", "transcriptType": "final", "transcript": "hi"})
+
+    async def handler(ws: ServerConnection) -> None:
+        for i, frame in enumerate(frames):
+            if i == 150:
+                await ws.send(transcript)
+                await ws.send([frame[:640], frame[640:]])  # one message in two fragments
+                continue
+            write = ws.protocol.send_binary(frame)  # no await between frames: they arrive in bursts
+            del write
+            ws.send_data()
+        await ws.close(1000)
+
+    pipeline, session = await _listen_to(handler, tmp_path, call_over=True)
+    assert session.closed_reason == "call ended"
+    assert pipeline.frames == len(frames) + 1
+    with wave.open(str(tmp_path / "rec.wav")) as wav:
+        assert wav.readframes(wav.getnframes()) == b"".join(frames)
+    types = [e.type for e in pipeline.log.read(limit=100).events]
+    assert types[0] == "listen.connected" and "transcript" in types and types[-1] == "listen.closed"
+
+
+async def test_invalid_utf8_text_frame_is_one_malformed_frame(tmp_path: Path) -> None:
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send(b'{"type":"\xff\xfe"}', text=True)  # websockets' recv() would close the socket (1007)
+        await ws.send(b"\x00" * 1280)
+        await ws.close(1000)
+
+    pipeline, session = await _listen_to(handler, tmp_path, call_over=False)
+    assert pipeline.malformed == 1
+    assert session.connects == 1 and session.closed_reason == "call ended"
+
+
+async def test_a_failing_pipeline_fails_the_socket_and_the_session(tmp_path: Path) -> None:
+    """The disk refuses the recording: the session ends as failed, saying why, and the server sees 1011."""
+    codes: list[int | None] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        try:
+            for _ in range(200):
+                await ws.send(b"\x00" * 1280)
+            await ws.wait_closed()
+        finally:
+            codes.append(ws.close_code)
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+
+    async def is_over() -> bool:
+        return False
+
+    async with serve(handler, sock=sock):
+        log = EventLog("c1")
+        pipeline = AudioPipeline("c1", log, recording_path=tmp_path / "missing-dir" / "rec.wav")
+        session = ListenSession("c1", f"ws://127.0.0.1:{port}/t/c1/listen", pipeline, log, call_is_over=is_over)
+        with anyio.fail_after(20):
+            await session.run()
+            while not codes:
+                await anyio.sleep(0.01)
+    assert codes == [1011]
+    assert session.connects == 1
+    assert session.closed_reason == "recording or analysis failed (FileNotFoundError: No such file or directory)"
+    assert [e.type for e in log.read(limit=10).events] == ["listen.connected", "listen.closed"]

@@ -82,9 +82,7 @@ class AudioPipeline:
             if self.buffer.append(message):
                 self._drain(force=False)
             return
-        if self._paused_at is not None:  # a new session after stop_listening: the pause is a gap
-            paused_for, self._paused_at = time.monotonic() - self._paused_at, None
-            self.gap(paused_for)
+        self._resume()
         if isinstance(message, bytes | bytearray | memoryview):
             self._audio_started = self._streaming = True
             if self.buffer.append(message):
@@ -92,7 +90,18 @@ class AudioPipeline:
         else:
             self._text(message)
 
-    def _text(self, text: str) -> None:
+    def feed_text(self, message: str | bytes) -> None:
+        """One text frame, as ``str`` or as its raw UTF-8 payload (invalid UTF-8 counts as malformed)."""
+        self.frames += 1
+        self._resume()
+        self._text(message)
+
+    def _resume(self) -> None:
+        if self._paused_at is not None:  # a new session after stop_listening: the pause is a gap
+            paused_for, self._paused_at = time.monotonic() - self._paused_at, None
+            self.gap(paused_for)
+
+    def _text(self, text: str | bytes) -> None:
         frame = parse_text_frame(text)
         if isinstance(frame, FormatFrame):
             if self._audio_started:
