@@ -304,7 +304,8 @@ def test_mean_dbfs_tracks_the_speech_level() -> None:
 def test_block_size_does_not_change_anything() -> None:
     timeline = [Utterance(CUSTOMER, 0.3, 1.6), Utterance(ASSISTANT, 1.5, 1.5), Utterance(CUSTOMER, 5.0, 0.8)]
     audio = call_audio(timeline, 6.3, seed=21)
-    results = [analyse(audio, block) for block in (1, 333, 4000, len(audio))]
+    # 8000 and 16000 samples are whole noise-floor sub-windows (the pipeline's 1 s blocks take a faster path).
+    results = [analyse(audio, block) for block in (1, 333, 4000, 8000, 16000, len(audio))]
     events, summary = results[0]
     assert summary["interruptions"] == 1
     assert any(e.type == "silence" for e in events)

@@ -262,9 +262,17 @@ class AudioAnalyzer:
         self._nwin = k1 = k0 + nw
         transitions: list[tuple[int, int, int, int, int, float, int]] = []
         for c in range(ch):
+            run = self._runs[c]
             idx = voiced[:, c].nonzero()[0]
-            if idx.size or self._runs[c].is_open:
-                self._scan(c, idx, energy[:, c], k0, k1, transitions)
+            if not idx.size and not run.is_open:
+                continue  # a silent channel: nothing to scan
+            if idx.size == nw and run.confirmed and run.is_open and k0 - run.last <= self._hang:
+                # Mid-utterance: every window voiced, continuing the open segment (what _scan would conclude).
+                run.last = k1 - 1
+                run.esum += float(energy[:, c].sum())
+                run.ecount += nw
+                continue
+            self._scan(c, idx, energy[:, c], k0, k1, transitions)
         if transitions:
             transitions.sort()
             self._replay(transitions, events)
@@ -277,8 +285,11 @@ class AudioAnalyzer:
         The result must not be modified in place: ``self._base`` may be a view of its last row.
         """
         tracked = np.where(energy < self._quiet_e, np.inf, energy) if energy.min() < self._quiet_e else energy
+        k, chunk = self._nwin, self._chunk
+        if k % chunk == 0 and nw % chunk == 0:
+            return self._floors_whole_chunks(tracked, nw)
         floors = np.empty_like(energy)
-        pos, k, chunk = 0, self._nwin, self._chunk
+        pos = 0
         while pos < nw:
             left = chunk - k % chunk
             take = min(left, nw - pos)
@@ -296,6 +307,19 @@ class AudioAnalyzer:
             pos += take
             k += take
         return floors
+
+    def _floors_whole_chunks(self, tracked: np.ndarray, nw: int) -> np.ndarray:
+        """:meth:`_floors` when the block is whole sub-windows on the grid (the usual 1 s block): all at once."""
+        ch, chunk = self._ch, self._chunk
+        run = np.minimum.accumulate(tracked.reshape(nw // chunk, chunk, ch), axis=1)
+        bases: list[list[float]] = []
+        base: list[float] = self._base.tolist()
+        for chunk_min in run[:, -1, :].tolist():
+            bases.append(base)
+            self._ring.append(chunk_min)
+            base = [min(column) for column in zip(*self._ring, strict=True)]
+        self._base = np.array(base)
+        return np.minimum(run, np.array(bases)[:, None, :]).reshape(nw, ch)
 
     def _scan(
         self,
