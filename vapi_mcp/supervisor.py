@@ -153,8 +153,8 @@ class CallSupervisor:
             self._update(sup, call)
             return sup
         journal = self.storage.events_path(call.id)
-        # The journal keeps every event, so a small in-memory window is enough (and keeps memory flat).
-        event_log = EventLog(call.id, journal=journal, window=256)
+        # The journal keeps every event, so the small default in-memory window is enough (and keeps memory flat).
+        event_log = EventLog(call.id, journal=journal)
         sup = SupervisedCall(call=call, log=event_log)
         event_log.add_listener(lambda event, cid=call.id: self._on_event(cid, event))
         self._calls[call.id] = sup

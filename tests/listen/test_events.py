@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import math
@@ -355,6 +356,38 @@ def test_data_is_copied_and_made_json_safe(journal: Path) -> None:
     tuple_keys = log.append("vapi.message", {(1, 2): "x"})
     assert tuple_keys.data == {"(1, 2)": "x"}
     log.close()
+
+
+def test_flat_data_takes_the_fast_path_with_the_round_trips_result() -> None:
+    """Plain dicts of JSON scalars skip the JSON round trip: the copy and the text must be what it gives."""
+    from vapi_mcp.listen import events
+
+    class Level(enum.IntEnum):
+        LOUD = 1
+
+    flat = [
+        {"party": "customer", "at_s": 12.34, "duration_s": 1.2},
+        {"role": "assistant", "text": 'héllo ✓ \u2028 "quoted" \\', "final": True},
+        {"n": 2**70, "neg": -0.0, "big": 1e300, "tiny": 5e-324, "none": None, "flag": False, "zero": 0, "": ""},
+    ]
+    for data in flat:
+        assert events._flat(data)
+        fast = events._serialize(data)
+        assert fast == events._serialize_slow(data)
+        assert json.loads(fast[1]) == fast[0]
+        assert fast[0] is not data
+    not_flat = [
+        {"x": math.nan},
+        {"x": math.inf},
+        {"x": Level.LOUD},
+        {"x": (1, 2)},
+        {"x": {"y": 1}},
+        {1: "a"},
+        {"x": "y" * (MAX_DATA_BYTES + 10)},  # flat, but too big: the slow path truncates it
+    ]
+    for data in not_flat:
+        assert events._serialize(data) == events._serialize_slow(data)
+    assert not any(events._flat(d) for d in not_flat[:-1])
 
 
 def test_append_timing_is_printed_not_asserted(journal: Path, capsys: pytest.CaptureFixture[str]) -> None:

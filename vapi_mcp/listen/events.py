@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from vapi_mcp.errors import InvalidInput
 from vapi_mcp.listen.storage import open_private
 
-__all__ = ["EVENT_TYPES", "MAX_DATA_BYTES", "MAX_READ_LIMIT", "CallEvent", "EventLog", "EventPage"]
+__all__ = ["DEFAULT_WINDOW", "EVENT_TYPES", "MAX_DATA_BYTES", "MAX_READ_LIMIT", "CallEvent", "EventLog", "EventPage"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,9 @@ EVENT_TYPES: tuple[str, ...] = (
     "vapi.message",
 )
 """The types vapi-mcp emits (DESIGN §6). The log accepts any type string; this is documentation."""
+
+DEFAULT_WINDOW = 256
+"""Events kept in memory per call: the journal holds them all, so this only serves live readers (and bounds RAM)."""
 
 MAX_DATA_BYTES = 16 * 1024
 """Cap on one event's serialized ``data`` (UTF-8 bytes); bigger strings are cut, see :meth:`EventLog.append`."""
@@ -104,9 +107,21 @@ def _format_at(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds")[:-6] + "Z"  # drop "+00:00"
 
 
-def _dumps(value: Any) -> str:
-    # allow_nan=False: the journal is strict JSON (an audio level of -inf must not become ``-Infinity``).
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
+# allow_nan=False: the journal is strict JSON (an audio level of -inf must not become ``-Infinity``). One encoder
+# for the module: json.dumps() with any non-default option builds a new JSONEncoder on every call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
+_dumps = _ENCODER.encode
+_TYPE_JSON: dict[str, str] = {}  # event type -> its JSON string, for the types seen (bounded below)
+_TYPE_JSON_MAX = 512
+
+
+def _type_json(type: str) -> str:
+    text = _TYPE_JSON.get(type)
+    if text is None:
+        text = _dumps(type)
+        if len(_TYPE_JSON) < _TYPE_JSON_MAX:  # types come from Vapi too: never an unbounded cache
+            _TYPE_JSON[type] = text
+    return text
 
 
 def _jsonable(value: Any, depth: int = 0) -> Any:
@@ -161,10 +176,34 @@ def _shrink(data: dict[str, Any], size: int) -> tuple[dict[str, Any], str]:
     return kept, text
 
 
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def _flat(data: Mapping[str, Any]) -> bool:
+    """A plain dict of str keys and JSON scalars (exact types; finite floats): JSON gives it back unchanged."""
+    if type(data) is not dict:
+        return False
+    for key, value in data.items():
+        if type(key) is not str:
+            return False
+        kind = type(value)
+        if kind not in _SCALARS and not (kind is float and math.isfinite(value)):
+            return False
+    return True
+
+
 def _serialize(data: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
     """Return (JSON-safe copy of data, its JSON text). The copy is what readers see, live or from disk."""
     if not data:
         return {}, "{}"
+    if _flat(data):  # the usual event: a shallow copy is what the JSON round trip below would give
+        text = _dumps(data)
+        if _fits(text):
+            return dict(data), text
+    return _serialize_slow(data)
+
+
+def _serialize_slow(data: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     try:
         text = _dumps(data)
     except (TypeError, ValueError):  # non-str keys, NaN, circular references…
@@ -198,7 +237,7 @@ class EventLog:
         call_id: str,
         *,
         journal: Path | None = None,
-        window: int = 1000,
+        window: int = DEFAULT_WINDOW,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         if window < 1:
@@ -302,7 +341,7 @@ class EventLog:
         self._seq = seq
         self._window.append(event)
         if self._journal is not None:
-            self._write_line(f'{{"seq":{seq},"at":"{at}","type":{_dumps(type)},"data":{text}}}\n', seq)
+            self._write_line(f'{{"seq":{seq},"at":"{at}","type":{_type_json(type)},"data":{text}}}\n', seq)
         for listener in tuple(self._listeners):
             try:
                 listener(event)
