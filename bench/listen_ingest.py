@@ -3,10 +3,13 @@
 One run, one generator, three measurements (DESIGN §10):
 
 1. **Saturated** (capacity): N time-scaled streams, the generator sending as fast as the receiver takes
-   them. Run once per receiver — ``bare`` (``async for msg in ws``, frames discarded) and ``pipeline`` (our
+   them. Run once per receiver — ``bare`` (``async for msg in ws``, frames discarded), ``direct`` (the
+   receive path our session uses, websockets with each message handed over from the protocol callback
+   instead of queued for ``recv()``, frames discarded) and ``pipeline`` (our
    :class:`~vapi_mcp.listen.session.ListenSession` feeding a real :class:`~vapi_mcp.listen.pipeline.AudioPipeline`:
-   analysis, journaled event log, WAV recording) — and compare their CPU time per frame. Both receivers are
-   saturated, so like is compared with like.
+   analysis, journaled event log, WAV recording) — and compare their CPU time per frame. The target is
+   pipeline / bare; pipeline / direct is what our processing costs on top of our own receive path. All the
+   receivers are saturated, so like is compared with like.
 2. **Real time**: M streams paced at one 20 ms frame per message, once per receiver; the receiver's CPU
    utilisation gives the number of real-time calls one core carries.
 3. **Memory**: a few pipeline sessions of a long (time-scaled) call; the receiver's RSS per session at 1/3
@@ -54,7 +57,8 @@ LOOP_S = 60.0  # audio rendered once by the generator, then cycled
 CONNECT_KW: dict[str, Any] = {"max_size": 2**21, "ping_interval": 20, "ping_timeout": 20, "close_timeout": 2}
 RECEIVER_TIMEOUT_S = 900.0  # a receiver run that takes longer than this is killed: the bench always stops
 SATURATED = 0.9  # a receiver busy less than this share of its run was not saturated
-MEMORY_MARKS = (1 / 3, 2 / 3, 0.97)  # fractions of the long call at which the receiver's RSS is taken
+MEMORY_MARKS = (1 / 3, 2 / 3, 0.97)
+SATURATED_MODES = ("bare", "direct", "pipeline")  # fractions of the long call at which the receiver's RSS is taken
 
 
 def _cpu_seconds() -> tuple[float, float]:
@@ -193,7 +197,7 @@ async def _generate(conn: Connection, loop_s: float, deflate: bool, lifetime_s: 
 
 @dataclass(frozen=True)
 class ReceiverSpec:
-    mode: str  # "bare" | "pipeline"
+    mode: str  # "bare" | "direct" | "pipeline"
     url: str
     streams: int
     audio_frames: int  # per stream
@@ -224,6 +228,25 @@ async def _bare(url: str) -> tuple[int, bool]:
     async with connect(url, **CONNECT_KW) as ws:
         async for _ in ws:
             count += 1
+    return count, ws.close_code == 1000
+
+
+async def _direct(url: str) -> tuple[int, bool]:
+    """Our session's receive path with nothing behind it: every message counted, then discarded."""
+    from websockets.asyncio.client import connect
+
+    from vapi_mcp.listen.session import _DirectConnection
+
+    count = 0
+
+    def discard(message: bytes) -> None:
+        nonlocal count
+        count += 1
+
+    async with connect(url, create_connection=_DirectConnection, **CONNECT_KW) as ws:
+        assert isinstance(ws, _DirectConnection)
+        ws.attach(audio=discard, text=discard)
+        await ws.wait_closed()
     return count, ws.close_code == 1000
 
 
@@ -326,6 +349,8 @@ async def _receive(spec: ReceiverSpec) -> dict[str, Any]:
     marks = _RssMarks(spec.streams * expected_messages(spec.audio_frames), spec.rss_marks, rss)
     if spec.mode == "bare":
         jobs = [_bare(spec.stream_url(i)) for i in range(spec.streams)]
+    elif spec.mode == "direct":
+        jobs = [_direct(spec.stream_url(i)) for i in range(spec.streams)]
     else:
         root, wrap = Path(spec.data_dir), marks.wrap if spec.rss_marks else None
         jobs = [_pipeline(spec.stream_url(i), f"bench-{i:05d}", root, wrap) for i in range(spec.streams)]
@@ -443,7 +468,7 @@ def _derive(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _saturated(bench: _Bench, opts: Options) -> dict[str, Any]:
-    runs: dict[str, list[dict[str, Any]]] = {"bare": [], "pipeline": []}
+    runs: dict[str, list[dict[str, Any]]] = {"bare": [], "direct": [], "pipeline": []}
     for _ in range(opts.repeat):  # interleaved, so drift on the machine hits both alike
         for mode in runs:
             runs[mode].append(bench.receive(mode, opts.streams, opts.seconds, paced=False))
@@ -456,8 +481,10 @@ def _saturated(bench: _Bench, opts: Options) -> dict[str, Any]:
         "streams": opts.streams,
         "audio_s_per_stream": opts.seconds,
         "bare": best["bare"],
+        "direct": best["direct"],
         "pipeline": best["pipeline"],
         "ratio": best["pipeline"]["cpu_us_per_frame"] / best["bare"]["cpu_us_per_frame"],
+        "ratio_direct": best["pipeline"]["cpu_us_per_frame"] / best["direct"]["cpu_us_per_frame"],
         "runs": {mode: [round(r["cpu_us_per_frame"], 2) for r in rs] for mode, rs in runs.items()},
     }
 
@@ -537,11 +564,16 @@ def _print_saturated(sat: dict[str, Any], out: Callable[[str], None]) -> None:
         f"saturated: {sat['streams']} streams x {sat['audio_s_per_stream']:g} s of audio each, time-scaled "
         f"(one 20 ms frame per message, + a transcript every 2 s); best of {len(sat['runs']['bare'])} runs per mode"
     )
-    out(_row("bare", sat["bare"]))
-    out(_row("pipeline", sat["pipeline"]))
-    out(f"  all runs, cpu/frame µs: bare {sat['runs']['bare']}  pipeline {sat['runs']['pipeline']}")
+    for mode in SATURATED_MODES:
+        out(_row(mode, sat[mode]))
+    out("  all runs, cpu/frame µs: " + "  ".join(f"{mode} {sat['runs'][mode]}" for mode in SATURATED_MODES))
     out(f"  ratio pipeline/bare, CPU per frame: {sat['ratio']:.2f}x")
-    for mode in ("bare", "pipeline"):
+    out(
+        f"  ratio pipeline/direct (our processing over our own receive path): {sat['ratio_direct']:.2f}x; "
+        f"direct/bare (our receive path over websockets' recv()): "
+        f"{sat['direct']['cpu_us_per_frame'] / sat['bare']['cpu_us_per_frame']:.2f}x"
+    )
+    for mode in SATURATED_MODES:
         if sat[mode]["utilisation"] < SATURATED:
             out(f"  note: the {mode} receiver used only {sat[mode]['utilisation']:.0%} of a core: not saturated")
 
@@ -580,16 +612,17 @@ def _result(cores: int, sat: dict[str, Any], rt: dict[str, Any], mem: dict[str, 
     return {
         "cores": cores,
         "streams": sat["streams"],
-        "frames": {m: sat[m]["messages"] for m in ("bare", "pipeline")},
-        "frames_per_s": {m: round(sat[m]["frames_per_s"]) for m in ("bare", "pipeline")},
-        "cpu_us_per_frame": {m: round(sat[m]["cpu_us_per_frame"], 2) for m in ("bare", "pipeline")},
+        "frames": {m: sat[m]["messages"] for m in SATURATED_MODES},
+        "frames_per_s": {m: round(sat[m]["frames_per_s"]) for m in SATURATED_MODES},
+        "cpu_us_per_frame": {m: round(sat[m]["cpu_us_per_frame"], 2) for m in SATURATED_MODES},
         "ratio": round(sat["ratio"], 3),
+        "ratio_direct": round(sat["ratio_direct"], 3),
         "calls_per_core": round(sat["pipeline"]["calls_per_core"]),
         "saturated": {
             "streams": sat["streams"],
             "audio_s_per_stream": sat["audio_s_per_stream"],
             "runs_cpu_us_per_frame": sat["runs"],
-            **{m: pick(sat[m], *sat_keys) for m in ("bare", "pipeline")},
+            **{m: pick(sat[m], *sat_keys) for m in SATURATED_MODES},
         },
         "realtime": {
             "streams": rt["streams"],
