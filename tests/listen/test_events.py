@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import collections
 import enum
 import json
 import logging
@@ -8,14 +9,17 @@ import os
 import random
 import re
 import stat
+import struct
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from vapi_mcp.errors import InvalidInput
+from vapi_mcp.listen import events
 from vapi_mcp.listen.events import EVENT_TYPES, MAX_DATA_BYTES, CallEvent, EventLog, EventPage
 
 AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -358,36 +362,233 @@ def test_data_is_copied_and_made_json_safe(journal: Path) -> None:
     log.close()
 
 
-def test_flat_data_takes_the_fast_path_with_the_round_trips_result() -> None:
-    """Plain dicts of JSON scalars skip the JSON round trip: the copy and the text must be what it gives."""
-    from vapi_mcp.listen import events
+class Level(enum.IntEnum):
+    LOUD = 1
 
-    class Level(enum.IntEnum):
-        LOUD = 1
 
-    flat = [
-        {"party": "customer", "at_s": 12.34, "duration_s": 1.2},
-        {"role": "assistant", "text": 'héllo ✓ \u2028 "quoted" \\', "final": True},
-        {"n": 2**70, "neg": -0.0, "big": 1e300, "tiny": 5e-324, "none": None, "flag": False, "zero": 0, "": ""},
-    ]
-    for data in flat:
-        assert events._flat(data)
-        fast = events._serialize(data)
-        assert fast == events._serialize_slow(data)
-        assert json.loads(fast[1]) == fast[0]
-        assert fast[0] is not data
-    not_flat = [
-        {"x": math.nan},
-        {"x": math.inf},
-        {"x": Level.LOUD},
-        {"x": (1, 2)},
-        {"x": {"y": 1}},
-        {1: "a"},
-        {"x": "y" * (MAX_DATA_BYTES + 10)},  # flat, but too big: the slow path truncates it
-    ]
-    for data in not_flat:
+class Party(enum.StrEnum):
+    CUSTOMER = "customer"
+
+
+class Money(float):
+    pass
+
+
+def strict(clean: dict) -> list[tuple[str, type, str]]:
+    """A dict as (key, type, repr) triples: ``==`` alone says -0.0 == 0.0 and True == 1."""
+    return [(k, type(v), repr(v)) for k, v in clean.items()]
+
+
+def random_scalar(rng: random.Random) -> object:
+    kind = rng.randrange(7)
+    if kind == 0:
+        return "".join(
+            chr(rng.choice((rng.randrange(32, 127), rng.randrange(0, 0x3000)))) for _ in range(rng.randrange(12))
+        )
+    if kind == 1:
+        return rng.choice((0, -1, 2**31, -(2**63), 2**70, 10**300, rng.randrange(-(10**9), 10**9)))
+    if kind == 2:
+        return rng.choice((True, False))
+    if kind == 3:
+        return None
+    while True:  # any finite double, by its bits
+        value = struct.unpack("<d", rng.getrandbits(64).to_bytes(8, "little"))[0]
+        if math.isfinite(value):
+            return value
+
+
+FLAT = [
+    {"party": "customer", "at_s": 12.34, "duration_s": 1.2},
+    {"role": "customer", "text": "yes, Thursday please", "final": True},
+    {"role": "assistant", "text": 'héllo ✓ 日本語 😀 \u2028 "quoted" \\ \n\t\x00\x7f', "final": False},
+    {
+        "n": 2**70,
+        "neg": -(10**40),
+        "zero": 0,
+        "negzero": -0.0,
+        "big": 1e300,
+        "tiny": 5e-324,
+        "max": 1.7976931348623157e308,
+    },
+    {"flag": True, "one": 1, "off": False, "nil": None, "": "", "ключ": "значение", "a\u0000b": "\U0010ffff"},
+    {"x": 0.1 + 0.2, "y": 1e16, "z": 1e-7, "w": 123456789.0},
+]
+
+
+def test_flat_data_fast_path_gives_exactly_the_round_trips_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plain dicts of JSON scalars skip the JSON round trip: copy and text must be what the round trip gives."""
+    rng = random.Random(7)
+    # (A lone surrogate is replaced on both paths: test_lone_surrogates_from_remote_json_are_replaced_not_fatal.)
+    cases = [*FLAT] + [{f"k{i}": random_scalar(rng) for i in range(rng.randrange(1, 8))} for _ in range(2000)]
+    for data in cases:
+        assert events._flat(data), data
+        clean, text = events._serialize(data)
+        slow_clean, slow_text = events._serialize_slow(data)
+        assert text == slow_text
+        assert strict(clean) == strict(slow_clean)
+        assert strict(json.loads(text)) == strict(clean)
+        assert clean is not data and clean == data
+    # Without the C encoder (pure-Python builds) the fast path falls back to the module encoder.
+    monkeypatch.setattr(events, "_flat_encoder", None)
+    for data in FLAT:
         assert events._serialize(data) == events._serialize_slow(data)
-    assert not any(events._flat(d) for d in not_flat[:-1])
+
+
+def test_fast_path_still_truncates_and_refuses_what_json_refuses() -> None:
+    huge = {"role": "user", "text": "y" * (MAX_DATA_BYTES + 10), "final": True}
+    assert events._flat(huge)
+    clean, text = events._serialize(huge)
+    assert clean["truncated"] is True and (clean, text) == events._serialize_slow(huge)
+    fits = {"text": "y" * (MAX_DATA_BYTES - 20)}  # just under the cap: untouched
+    assert events._serialize(fits) == (fits, json.dumps(fits, separators=(",", ":")))
+    wide = {"text": "日" * (MAX_DATA_BYTES // 3)}  # few characters, too many bytes
+    assert events._serialize(wide)[0]["truncated"] is True
+    for serialize in (events._serialize, events._serialize_slow):
+        with pytest.raises(ValueError, match="4300 digits"):  # int too long to print: json raises, both paths
+            serialize({"x": 10**5000})
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"x": math.nan, "y": 1}, ({"x": None, "y": 1}, '{"x":null,"y":1}')),
+        ({"x": -math.inf}, ({"x": None}, '{"x":null}')),
+        ({"x": Level.LOUD}, ({"x": 1}, '{"x":1}')),
+        ({"x": Party.CUSTOMER}, ({"x": "customer"}, '{"x":"customer"}')),
+        ({Party.CUSTOMER: 1}, ({"customer": 1}, '{"customer":1}')),
+        ({"x": Money(2.5)}, ({"x": 2.5}, '{"x":2.5}')),
+        ({"x": (1, "a")}, ({"x": [1, "a"]}, '{"x":[1,"a"]}')),
+        ({"x": {"y": [1.5]}}, ({"x": {"y": [1.5]}}, '{"x":{"y":[1.5]}}')),
+        ({1: "a", "b": None}, ({"1": "a", "b": None}, '{"1":"a","b":null}')),
+        (collections.OrderedDict(a=1), ({"a": 1}, '{"a":1}')),
+        ({"x": b"raw"}, ({"x": "b'raw'"}, '{"x":"b\'raw\'"}')),
+    ],
+)
+def test_data_off_the_fast_path_serializes_as_before(data: dict, expected: tuple[dict, str]) -> None:
+    """Outputs recorded from the round-trip-only implementation: subclasses, NaN, containers, odd keys."""
+    assert not events._flat(data)
+    clean, text = events._serialize(data)
+    assert text == expected[1]
+    assert strict(clean) == strict(expected[0])
+    assert type(clean) is dict and all(type(v) is not Level and type(v) is not Party for v in clean.values())
+
+
+def reference_line(seq: int, at: str, type_: str, data: dict) -> bytes:
+    """A journal line as the format defines it, with the stdlib json module and nothing cached."""
+    opts = {"ensure_ascii": False, "separators": (",", ":")}
+    return (
+        f'{{"seq":{seq},"at":"{at}","type":{json.dumps(type_, **opts)},"data":{json.dumps(data, **opts)}}}\n'.encode()
+    )
+
+
+def test_journal_lines_are_byte_for_byte_the_format(journal: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(events, "_TYPE_JSON", {})
+    log = EventLog("c", journal=journal, clock=FakeClock())
+    types = ["transcript", "speech.stopped", 'odd "type" ✓', "t" * 500, Party.CUSTOMER, "transcript"]
+    sources = [*FLAT, {"x": math.nan, "t": (1, 2)}, {}]
+    expected = b""
+    for i, source in enumerate(sources):
+        event = log.append(types[i % len(types)], source)
+        expected += reference_line(event.seq, event.at, event.type, event.data)
+    log.close()
+    assert journal.read_bytes() == expected
+    assert "t" * 500 not in events._TYPE_JSON and set(events._TYPE_JSON) <= set(types)
+    assert all(type(k) is str for k in events._TYPE_JSON)
+
+
+def test_type_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(events, "_TYPE_JSON", {})
+    for i in range(events._TYPE_JSON_MAX + 100):
+        assert events._type_json(f"vapi.{i}") == f'"vapi.{i}"'
+    assert len(events._TYPE_JSON) == events._TYPE_JSON_MAX
+    assert events._type_json('new "one"') == '"new \\"one\\""'
+
+
+def isoformat_at(moment: datetime) -> str:
+    """The original _format_at, kept as the reference."""
+    if moment.tzinfo is None:
+        return moment.isoformat(timespec="milliseconds") + "Z"
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def test_format_at_matches_isoformat_for_any_datetime() -> None:
+    rng = random.Random(3)
+    zones = [
+        None,
+        UTC,
+        timezone(timedelta(hours=2)),
+        timezone(timedelta(hours=-5, minutes=-30)),
+        timezone(timedelta(hours=1, seconds=7, microseconds=1)),
+        ZoneInfo("Europe/Paris"),
+        ZoneInfo("UTC"),
+    ]
+    micros = [0, 999, 1000, 1999, 500_500, 999_999]
+    for i in range(3000):
+        moment = datetime(
+            rng.randrange(2, 9999),
+            rng.randrange(1, 13),
+            rng.randrange(1, 29),
+            rng.randrange(24),
+            rng.randrange(60),
+            rng.randrange(60),
+            micros[i] if i < len(micros) else rng.randrange(1_000_000),
+            tzinfo=zones[i % len(zones)],
+        )
+        assert events._format_at(moment) == isoformat_at(moment), moment
+    assert events._format_at(datetime(999, 1, 2, 3, 4, 5, 6789)) == "0999-01-02T03:04:05.006Z"
+
+
+def test_default_clock_formats_the_wall_clock_like_format_at() -> None:
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    rng = random.Random(5)
+    base = 1_780_000_000 * 10**9
+    # Around second boundaries, and jumping back and forth so the per-second cache is hit and replaced.
+    samples = [base - 1, base, base + 999_999, base + 1_000_000, base + 999_999_999, base + 10**9, base - 1]
+    samples += [rng.randrange(0, 253_402_300_799 * 10**9) for _ in range(2000)]
+    for ns in samples:
+        assert events._format_ns(ns) == isoformat_at(epoch + timedelta(microseconds=ns // 1000)), ns
+    log = EventLog("c")
+    assert log._clock is events._utc_now
+    before = isoformat_at(datetime.now(UTC))
+    at = log.append("x").at
+    after = isoformat_at(datetime.now(UTC))
+    assert AT.fullmatch(at) and before <= at <= after
+
+
+def test_listeners_see_a_snapshot_taken_when_dispatch_starts() -> None:
+    log = EventLog("c")
+    calls: list[tuple[str, int]] = []
+
+    def late(event: CallEvent) -> None:
+        calls.append(("late", event.seq))
+
+    def first(event: CallEvent) -> None:
+        calls.append(("first", event.seq))
+        if event.seq == 1:
+            unsubscribe_second()  # already in this dispatch's snapshot: still called for seq 1
+            log.add_listener(late)  # not in it: called from seq 2 on
+
+    def second(event: CallEvent) -> None:
+        calls.append(("second", event.seq))
+
+    log.add_listener(first)
+    unsubscribe_second = log.add_listener(second)
+    log.append("a")
+    log.append("b")
+    assert calls == [("first", 1), ("second", 1), ("first", 2), ("late", 2)]
+    # The same callback twice is called twice, and each unsubscribe removes one.
+    twice: list[int] = []
+    log2 = EventLog("c")
+    off = [log2.add_listener(twice.append), log2.add_listener(twice.append)]
+    log2.append("a")
+    off[0]()
+    log2.append("b")
+    off[1]()
+    off[1]()
+    log2.append("c")
+    assert [e.seq for e in twice] == [1, 1, 2]
 
 
 def test_append_timing_is_printed_not_asserted(journal: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -402,3 +603,20 @@ def test_append_timing_is_printed_not_asserted(journal: Path, capsys: pytest.Cap
         with capsys.disabled():
             print(f"\nEventLog.append ({label}): {per:.1f} µs per event")
     assert log.latest_seq == n
+
+
+def test_lone_surrogates_from_remote_json_are_replaced_not_fatal(journal: Path) -> None:
+    """``"\\ud800"`` in a listen frame's JSON becomes a lone surrogate, which UTF-8 cannot encode: the event is
+    kept with U+FFFD in its place (a proper pair becomes its character), in memory and in the journal."""
+    log = EventLog("c", journal=journal)
+    remote = json.loads('{"role":"customer","text":"a\\ud800b \\ud83d\\ude00","nested":{"k\\udfff":["\\udc00"]}}')
+    first = log.append("transcript", {"role": remote["role"], "text": remote["text"], "final": True})
+    second = log.append("vapi.message", remote)
+    third = log.append("odd\udfff.type", {"x": 1})
+    assert first.data["text"] == "a\ufffdb \U0001f600"
+    assert second.data["nested"] == {"k\ufffd": ["\ufffd"]}
+    assert third.type == "odd\ufffd.type"
+    on_disk = journal_lines(journal)
+    assert [line["data"] for line in on_disk] == [first.data, second.data, third.data]
+    assert on_disk[2]["type"] == "odd\ufffd.type"
+    assert json.dumps([e.model_dump() for e in log.read().events], ensure_ascii=False).encode("utf-8")

@@ -271,3 +271,14 @@ async def test_a_failing_pipeline_fails_the_socket_and_the_session(tmp_path: Pat
     assert session.connects == 1
     assert session.closed_reason == "recording or analysis failed (FileNotFoundError: No such file or directory)"
     assert [e.type for e in log.read(limit=10).events] == ["listen.connected", "listen.closed"]
+
+
+def test_a_lone_surrogate_in_a_transcript_is_replaced(tmp_path: Path) -> None:
+    """JSON may escape half a surrogate pair; UTF-8 cannot hold it. The transcript survives with U+FFFD."""
+    pipeline = _pipeline(tmp_path, record=False)
+    pipeline.feed_text(b'{"type":"transcript","role":"user","transcriptType":"final","transcript":"x\\ud800y"}')
+    pipeline.feed('{"type":"odd\\udfff","a":1}')
+    (transcript, message) = pipeline.log.read().events
+    assert transcript.data["text"] == "x\ufffdy"
+    assert message.type == "vapi.message" and message.data["type"] == "odd\ufffd"
+    assert pipeline.malformed == 0

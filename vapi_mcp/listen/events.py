@@ -23,12 +23,14 @@ import json
 import logging
 import math
 import os
+import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import UTC, datetime
 from itertools import islice
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeGuard
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -99,29 +101,76 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+_WALL_CLOCK = _utc_now  # a log on this clock takes the _format_ns path (a patched _utc_now is then honoured)
+
+# What ``isoformat(timespec="milliseconds")`` writes (milliseconds truncated, not rounded), minus the offset,
+# formatted field by field: a quarter cheaper than isoformat + slicing, and the same bytes for every datetime.
+_SECOND_FORMAT = "%04d-%02d-%02dT%02d:%02d:%02d."
+
+
 def _format_at(moment: datetime) -> str:
-    if moment.tzinfo is None:  # a naive clock is taken to be UTC already
-        return moment.isoformat(timespec="milliseconds") + "Z"
-    if moment.tzinfo is not UTC:
+    """``moment`` as ``2026-05-09T07:35:25.123Z``. A naive clock is taken to be UTC already."""
+    if moment.tzinfo is not None and moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
-    return moment.isoformat(timespec="milliseconds")[:-6] + "Z"  # drop "+00:00"
+    second = _SECOND_FORMAT % (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+    return f"{second}{moment.microsecond // 1000:03d}Z"
+
+
+_last_second: tuple[int, str] = (-1, "")  # (Unix second, its formatted prefix): one tuple, so swapped atomically
+
+
+def _format_ns(ns: int) -> str:
+    """``_format_at`` of the UTC instant ``ns`` nanoseconds after the epoch, the date part cached per second.
+
+    The default clock's path, ``_format_at(_utc_now())`` for ``time.time_ns()``: the same system clock,
+    floored to the millisecond alike. All calls in the process append on that clock, so the cache nearly
+    always hits and no datetime is built: ~0.35 µs instead of ~1.4 µs.
+    """
+    global _last_second
+    second, rest = divmod(ns, 1_000_000_000)
+    cached = _last_second
+    if cached[0] != second:
+        moment = datetime.fromtimestamp(second, UTC)
+        prefix = _SECOND_FORMAT % (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second)
+        cached = _last_second = (second, prefix)
+    return f"{cached[1]}{rest // 1_000_000:03d}Z"
 
 
 # allow_nan=False: the journal is strict JSON (an audio level of -inf must not become ``-Infinity``). One encoder
 # for the module: json.dumps() with any non-default option builds a new JSONEncoder on every call.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
 _dumps = _ENCODER.encode
+# For flat data only (see _flat): the C encoder that _ENCODER.encode() builds afresh on every call, built once.
+# Without the circular-reference check (markers=None), which scalars cannot need; allow_nan does not matter, as
+# _flat admits finite floats only. Same function and options, so the same text; pure-Python builds lack it.
+_flat_encoder = (
+    c_make_encoder(None, str, encode_basestring, None, ":", ",", False, False, False)
+    if c_make_encoder is not None
+    else None
+)
 _TYPE_JSON: dict[str, str] = {}  # event type -> its JSON string, for the types seen (bounded below)
 _TYPE_JSON_MAX = 512
+_TYPE_JSON_MAX_CHARS = 64
 
 
-def _type_json(type: str) -> str:
-    text = _TYPE_JSON.get(type)
+def _type_json(name: str) -> str:
+    """``_dumps(name)``, remembered for the (few) event types a process sees."""
+    if name.__class__ is not str:  # a str subclass may hash or compare oddly: never cached
+        return _dumps(name)
+    text = _TYPE_JSON.get(name)
     if text is None:
-        text = _dumps(type)
-        if len(_TYPE_JSON) < _TYPE_JSON_MAX:  # types come from Vapi too: never an unbounded cache
-            _TYPE_JSON[type] = text
+        text = _dumps(name)
+        # Types come from Vapi too: bound the cache in entries and in size.
+        if len(_TYPE_JSON) < _TYPE_JSON_MAX and len(name) <= _TYPE_JSON_MAX_CHARS:
+            _TYPE_JSON[name] = text
     return text
+
+
+def _dumps_flat(data: dict[str, Any]) -> str:
+    """``_dumps(data)`` for data that passed :func:`_flat`, without building an encoder per call."""
+    if _flat_encoder is None:
+        return _dumps(data)
+    return "".join(_flat_encoder(data, 0))
 
 
 def _jsonable(value: Any, depth: int = 0) -> Any:
@@ -179,7 +228,7 @@ def _shrink(data: dict[str, Any], size: int) -> tuple[dict[str, Any], str]:
 _SCALARS = frozenset({str, int, bool, type(None)})
 
 
-def _flat(data: Mapping[str, Any]) -> bool:
+def _flat(data: Mapping[str, Any]) -> TypeGuard[dict[str, Any]]:
     """A plain dict of str keys and JSON scalars (exact types; finite floats): JSON gives it back unchanged."""
     if type(data) is not dict:
         return False
@@ -197,13 +246,36 @@ def _serialize(data: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
     if not data:
         return {}, "{}"
     if _flat(data):  # the usual event: a shallow copy is what the JSON round trip below would give
-        text = _dumps(data)
-        if _fits(text):
+        text = _dumps_flat(data)
+        if _unicode_safe(text) and _fits(text):
             return dict(data), text
     return _serialize_slow(data)
 
 
+def _unicode_safe(text: str) -> bool:
+    """No lone surrogate (``"\\ud800"`` in remote JSON gives one): UTF-8, the journal and JSON-RPC refuse them."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _without_surrogates(value: Any) -> Any:
+    """``value`` with every lone surrogate replaced by U+FFFD (a proper pair is joined into its character)."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    return value
+
+
 def _serialize_slow(data: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """The general path: dump (or make JSON-safe then dump), load back, shrink if too big."""
     try:
         text = _dumps(data)
     except (TypeError, ValueError):  # non-str keys, NaN, circular references…
@@ -211,6 +283,9 @@ def _serialize_slow(data: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     # Round-trip: memory then holds exactly what the journal holds (tuples → lists, datetimes → str), and
     # the caller may mutate its dict afterwards without rewriting history.
     clean: dict[str, Any] = json.loads(text)
+    if not _unicode_safe(text):
+        clean = _without_surrogates(clean)
+        text = _dumps(clean)
     if not _fits(text):
         clean, text = _shrink(clean, len(text.encode("utf-8")))
     return clean, text
@@ -245,7 +320,9 @@ class EventLog:
         self.call_id = call_id
         self._clock = clock or _utc_now
         self._window: deque[CallEvent] = deque(maxlen=window)
-        self._listeners: list[Callable[[CallEvent], None]] = []
+        # Copy-on-write: (un)subscribing replaces the tuple, so append() iterates a snapshot without copying
+        # one per event, and a listener may unsubscribe (or subscribe) from inside its own callback.
+        self._listeners: tuple[Callable[[CallEvent], None], ...] = ()
         self._seq = 0
         self._journal_path = Path(journal) if journal is not None else None
         self._journal: IO[bytes] | None = None
@@ -335,14 +412,17 @@ class EventLog:
         added, so a runaway transcript cannot blow up memory or the journal.
         """
         clean, text = _serialize(data)
+        if not _unicode_safe(type):
+            type = _without_surrogates(type)
         seq = self._seq + 1
-        at = _format_at(self._clock())
+        clock = self._clock
+        at = _format_ns(time.time_ns()) if clock is _WALL_CLOCK else _format_at(clock())
         event = CallEvent(seq=seq, at=at, type=type, data=clean)
         self._seq = seq
         self._window.append(event)
         if self._journal is not None:
             self._write_line(f'{{"seq":{seq},"at":"{at}","type":{_type_json(type)},"data":{text}}}\n', seq)
-        for listener in tuple(self._listeners):
+        for listener in self._listeners:
             try:
                 listener(event)
             except Exception:
@@ -377,13 +457,15 @@ class EventLog:
         A listener must be quick and must not block (it runs inside ``append``); its exceptions are logged
         and swallowed so that one bad subscriber cannot break the listen session.
         """
-        self._listeners.append(callback)
+        self._listeners = (*self._listeners, callback)
 
         def unsubscribe() -> None:
+            listeners = list(self._listeners)
             try:
-                self._listeners.remove(callback)
+                listeners.remove(callback)
             except ValueError:
-                pass
+                return
+            self._listeners = tuple(listeners)
 
         return unsubscribe
 
