@@ -262,17 +262,9 @@ class AudioAnalyzer:
         self._nwin = k1 = k0 + nw
         transitions: list[tuple[int, int, int, int, int, float, int]] = []
         for c in range(ch):
-            run = self._runs[c]
             idx = voiced[:, c].nonzero()[0]
-            if not idx.size and not run.is_open:
-                continue  # a silent channel: nothing to scan
-            if idx.size == nw and run.confirmed and run.is_open and k0 - run.last <= self._hang:
-                # Mid-utterance: every window voiced, continuing the open segment (what _scan would conclude).
-                run.last = k1 - 1
-                run.esum += float(energy[:, c].sum())
-                run.ecount += nw
-                continue
-            self._scan(c, idx, energy[:, c], k0, k1, transitions)
+            if idx.size or self._runs[c].is_open:
+                self._scan(c, idx, energy[:, c], k0, k1, transitions)
         if transitions:
             transitions.sort()
             self._replay(transitions, events)

@@ -139,13 +139,8 @@ class PcmBuffer:
         self._start = start + usable
         return memoryview(self._buf)[start : start + usable]
 
-    def take_bytes(self, force: bool = False) -> bytes | None:
-        """Like :meth:`take_view`, as a ``bytes`` copy that stays valid (what a WAV file stores)."""
-        view = self.take_view(force)
-        return None if view is None else view.tobytes()
-
     def take_block(self, force: bool = False) -> np.ndarray | None:
-        """Like :meth:`take_bytes`, as a writable ``int16`` array of shape ``(n, channels)`` that owns its memory."""
+        """Like :meth:`take_view`, as a writable ``int16`` array of shape ``(n, channels)`` that owns its memory."""
         view = self.take_view(force)
         if view is None:
             return None

@@ -160,7 +160,6 @@ class AudioPipeline:
             recorder.write(chunk)  # the WAV stores exactly the interleaved s16le bytes we received
         block = np.frombuffer(chunk, dtype="<i2").reshape(-1, self.format.channels)
         self._emit(self.analyzer.process(block))
-        del block, chunk
         if self.on_audio is not None:
             self.on_audio()
 
