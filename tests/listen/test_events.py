@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from vapi_mcp.errors import InvalidInput
-from vapi_mcp.listen import events
+from vapi_mcp.listen import eventdata
 from vapi_mcp.listen.events import EVENT_TYPES, MAX_DATA_BYTES, CallEvent, EventLog, EventPage
 
 AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -421,29 +421,29 @@ def test_flat_data_fast_path_gives_exactly_the_round_trips_result(monkeypatch: p
     # (A lone surrogate is replaced on both paths: test_lone_surrogates_from_remote_json_are_replaced_not_fatal.)
     cases = [*FLAT] + [{f"k{i}": random_scalar(rng) for i in range(rng.randrange(1, 8))} for _ in range(2000)]
     for data in cases:
-        assert events._flat(data), data
-        clean, text = events._serialize(data)
-        slow_clean, slow_text = events._serialize_slow(data)
+        assert eventdata._flat(data), data
+        clean, text = eventdata.serialize(data)
+        slow_clean, slow_text = eventdata._serialize_slow(data)
         assert text == slow_text
         assert strict(clean) == strict(slow_clean)
         assert strict(json.loads(text)) == strict(clean)
         assert clean is not data and clean == data
     # Without the C encoder (pure-Python builds) the fast path falls back to the module encoder.
-    monkeypatch.setattr(events, "_flat_encoder", None)
+    monkeypatch.setattr(eventdata, "_flat_encoder", None)
     for data in FLAT:
-        assert events._serialize(data) == events._serialize_slow(data)
+        assert eventdata.serialize(data) == eventdata._serialize_slow(data)
 
 
 def test_fast_path_still_truncates_and_refuses_what_json_refuses() -> None:
     huge = {"role": "user", "text": "y" * (MAX_DATA_BYTES + 10), "final": True}
-    assert events._flat(huge)
-    clean, text = events._serialize(huge)
-    assert clean["truncated"] is True and (clean, text) == events._serialize_slow(huge)
+    assert eventdata._flat(huge)
+    clean, text = eventdata.serialize(huge)
+    assert clean["truncated"] is True and (clean, text) == eventdata._serialize_slow(huge)
     fits = {"text": "y" * (MAX_DATA_BYTES - 20)}  # just under the cap: untouched
-    assert events._serialize(fits) == (fits, json.dumps(fits, separators=(",", ":")))
+    assert eventdata.serialize(fits) == (fits, json.dumps(fits, separators=(",", ":")))
     wide = {"text": "日" * (MAX_DATA_BYTES // 3)}  # few characters, too many bytes
-    assert events._serialize(wide)[0]["truncated"] is True
-    for serialize in (events._serialize, events._serialize_slow):
+    assert eventdata.serialize(wide)[0]["truncated"] is True
+    for serialize in (eventdata.serialize, eventdata._serialize_slow):
         with pytest.raises(ValueError, match="4300 digits"):  # int too long to print: json raises, both paths
             serialize({"x": 10**5000})
 
@@ -466,8 +466,8 @@ def test_fast_path_still_truncates_and_refuses_what_json_refuses() -> None:
 )
 def test_data_off_the_fast_path_serializes_as_before(data: dict, expected: tuple[dict, str]) -> None:
     """Outputs recorded from the round-trip-only implementation: subclasses, NaN, containers, odd keys."""
-    assert not events._flat(data)
-    clean, text = events._serialize(data)
+    assert not eventdata._flat(data)
+    clean, text = eventdata.serialize(data)
     assert text == expected[1]
     assert strict(clean) == strict(expected[0])
     assert type(clean) is dict and all(type(v) is not Level and type(v) is not Party for v in clean.values())
@@ -482,7 +482,7 @@ def reference_line(seq: int, at: str, type_: str, data: dict) -> bytes:
 
 
 def test_journal_lines_are_byte_for_byte_the_format(journal: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(events, "_TYPE_JSON", {})
+    monkeypatch.setattr(eventdata, "_TYPE_JSON", {})
     log = EventLog("c", journal=journal, clock=FakeClock())
     types = ["transcript", "speech.stopped", 'odd "type" ✓', "t" * 500, Party.CUSTOMER, "transcript"]
     sources = [*FLAT, {"x": math.nan, "t": (1, 2)}, {}]
@@ -492,16 +492,16 @@ def test_journal_lines_are_byte_for_byte_the_format(journal: Path, monkeypatch: 
         expected += reference_line(event.seq, event.at, event.type, event.data)
     log.close()
     assert journal.read_bytes() == expected
-    assert "t" * 500 not in events._TYPE_JSON and set(events._TYPE_JSON) <= set(types)
-    assert all(type(k) is str for k in events._TYPE_JSON)
+    assert "t" * 500 not in eventdata._TYPE_JSON and set(eventdata._TYPE_JSON) <= set(types)
+    assert all(type(k) is str for k in eventdata._TYPE_JSON)
 
 
 def test_type_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(events, "_TYPE_JSON", {})
-    for i in range(events._TYPE_JSON_MAX + 100):
-        assert events._type_json(f"vapi.{i}") == f'"vapi.{i}"'
-    assert len(events._TYPE_JSON) == events._TYPE_JSON_MAX
-    assert events._type_json('new "one"') == '"new \\"one\\""'
+    monkeypatch.setattr(eventdata, "_TYPE_JSON", {})
+    for i in range(eventdata._TYPE_JSON_MAX + 100):
+        assert eventdata._type_json(f"vapi.{i}") == f'"vapi.{i}"'
+    assert len(eventdata._TYPE_JSON) == eventdata._TYPE_JSON_MAX
+    assert eventdata._type_json('new "one"') == '"new \\"one\\""'
 
 
 def isoformat_at(moment: datetime) -> str:
@@ -536,8 +536,8 @@ def test_format_at_matches_isoformat_for_any_datetime() -> None:
             micros[i] if i < len(micros) else rng.randrange(1_000_000),
             tzinfo=zones[i % len(zones)],
         )
-        assert events._format_at(moment) == isoformat_at(moment), moment
-    assert events._format_at(datetime(999, 1, 2, 3, 4, 5, 6789)) == "0999-01-02T03:04:05.006Z"
+        assert eventdata._format_at(moment) == isoformat_at(moment), moment
+    assert eventdata._format_at(datetime(999, 1, 2, 3, 4, 5, 6789)) == "0999-01-02T03:04:05.006Z"
 
 
 def test_default_clock_formats_the_wall_clock_like_format_at() -> None:
@@ -548,9 +548,9 @@ def test_default_clock_formats_the_wall_clock_like_format_at() -> None:
     samples = [base - 1, base, base + 999_999, base + 1_000_000, base + 999_999_999, base + 10**9, base - 1]
     samples += [rng.randrange(0, 253_402_300_799 * 10**9) for _ in range(2000)]
     for ns in samples:
-        assert events._format_ns(ns) == isoformat_at(epoch + timedelta(microseconds=ns // 1000)), ns
+        assert eventdata._format_ns(ns) == isoformat_at(epoch + timedelta(microseconds=ns // 1000)), ns
     log = EventLog("c")
-    assert log._clock is events._utc_now
+    assert log._clock is eventdata.utc_now
     before = isoformat_at(datetime.now(UTC))
     at = log.append("x").at
     after = isoformat_at(datetime.now(UTC))
