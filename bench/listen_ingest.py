@@ -262,7 +262,7 @@ async def _pipeline(url: str, call_id: str, data_dir: Path, wrap: Callable[[Any]
     from vapi_mcp.listen.events import EventLog
     from vapi_mcp.listen.pipeline import AudioPipeline
     from vapi_mcp.listen.session import ListenSession
-    from vapi_mcp.listen.storage import CallStorage
+    from vapi_mcp.store.files import CallStorage
 
     storage, sink = CallStorage(data_dir), _NullSink()
     event_log = EventLog(call_id, journal=storage.events_path(call_id))
@@ -340,9 +340,6 @@ async def _receive(spec: ReceiverSpec) -> dict[str, Any]:
     from websockets.asyncio.client import connect  # noqa: F401
 
     # Import everything the receiver uses before the clock starts: imports are not ingest.
-    import vapi_mcp.listen.pipeline
-    import vapi_mcp.listen.session
-    import vapi_mcp.listen.storage  # noqa: F401
 
     gc.collect()
     rss: dict[str, float] = {"baseline": psutil.Process().memory_info().rss}

@@ -129,9 +129,9 @@ import anyio
 import uvicorn
 
 from vapi_mcp.emulator import EmulatorOptions, running_emulator
-from vapi_mcp.http import BearerAuth, build_http_app
+from vapi_mcp.face.http import BearerAuth, build_http_app
 from vapi_mcp.redact import install_redaction
-from vapi_mcp.server import create_server
+from vapi_mcp.face import create_server
 from vapi_mcp.settings import Settings
 
 

@@ -11,7 +11,7 @@ import pytest
 from mcp import Client
 
 from vapi_mcp.emulator import Emulator, EmulatorOptions, running_emulator
-from vapi_mcp.server import create_server
+from vapi_mcp.face import create_server
 from vapi_mcp.settings import Settings
 
 API_KEY = "test-private-key-0123456789"

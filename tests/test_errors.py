@@ -11,7 +11,7 @@ from mcp import Client
 from tests.conftest import make_settings
 from tests.helpers import CUSTOMER, call_err, call_ok, live_call, wait_status
 from vapi_mcp.emulator import Emulator, FaultRule
-from vapi_mcp.server import create_server
+from vapi_mcp.face import create_server
 
 
 @pytest.mark.parametrize(

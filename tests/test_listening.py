@@ -19,7 +19,7 @@ from mcp import Client
 from tests.conftest import API_KEY, make_settings
 from tests.helpers import call_ok, create_call, read_json, wait_status
 from vapi_mcp.emulator import Emulator, EmulatorOptions, running_emulator
-from vapi_mcp.server import create_server
+from vapi_mcp.face import create_server
 
 SPEECH = ["speech.started", "speech.stopped"]
 

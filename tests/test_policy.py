@@ -12,8 +12,8 @@ from tests.conftest import make_settings
 from tests.helpers import call_err, call_ok, live_call
 from vapi_mcp.emulator import Emulator
 from vapi_mcp.errors import InvalidInput, TransferNotAllowed
+from vapi_mcp.face import create_server
 from vapi_mcp.policy import check_transfer_allowed, classify_destination
-from vapi_mcp.server import create_server
 from vapi_mcp.settings import ConfigError, Settings
 
 CHANGING = {"create_call", "say", "add_message", "control_call", "end_call", "transfer_call", "handoff_call"}

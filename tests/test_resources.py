@@ -11,7 +11,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import ResourceListChangedNotification, ResourceTemplateReference
 
 from tests.helpers import call_ok, create_call, read_json, wait_status
-from vapi_mcp.server import create_server
+from vapi_mcp.face import create_server
 from vapi_mcp.settings import Settings
 
 TEMPLATES = {

@@ -18,7 +18,7 @@ from mcp import Client
 from tests.conftest import API_KEY, make_settings
 from tests.helpers import CUSTOMER, create_call, text_of, wait_status
 from vapi_mcp.emulator import EmulatorOptions, running_emulator
-from vapi_mcp.server import create_server
+from vapi_mcp.face import create_server
 
 PUBLIC_KEY = "test-public-key-9876543210"
 

@@ -76,7 +76,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    from vapi_mcp.server import create_server
+    from vapi_mcp.face import create_server
 
     if args.sandbox:
         from vapi_mcp.emulator import EmulatorOptions, running_emulator
@@ -100,7 +100,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
 async def _run_transport(server: Any, settings: Settings, args: argparse.Namespace) -> None:
     if args.transport == "http":
-        from vapi_mcp.http import serve_http
+        from vapi_mcp.face.http import serve_http
 
         await serve_http(server, settings, args.host, args.port)
     else:

@@ -18,7 +18,7 @@ from mcp import Client
 from mcp.client.subscriptions import ResourceUpdated
 
 from vapi_mcp.emulator import Emulator, EmulatorOptions, running_emulator
-from vapi_mcp.server import create_server
+from vapi_mcp.face import create_server
 from vapi_mcp.settings import Settings, default_data_dir
 
 __all__ = ["run_demo"]

@@ -1,7 +1,7 @@
 """The one exception tree of vapi-mcp.
 
 Everything the domain raises on purpose is a :class:`VapiMcpError`. The MCP face
-(``vapi_mcp.server``) maps these, and only these, to tool errors an agent can act
+(``vapi_mcp.face``) maps these, and only these, to tool errors an agent can act
 on; anything else is a bug and reaches the agent as a generic failure.
 
 ::

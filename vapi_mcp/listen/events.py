@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from vapi_mcp.errors import InvalidInput
 from vapi_mcp.listen.eventdata import MAX_DATA_BYTES, event_type, serialize, timestamp, utc_now
-from vapi_mcp.listen.storage import open_private
+from vapi_mcp.store.files import open_private
 
 __all__ = ["DEFAULT_WINDOW", "EVENT_TYPES", "MAX_DATA_BYTES", "MAX_READ_LIMIT", "CallEvent", "EventLog", "EventPage"]
 

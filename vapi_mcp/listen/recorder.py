@@ -20,7 +20,7 @@ from typing import IO
 
 import numpy as np
 
-from vapi_mcp.listen.storage import open_private
+from vapi_mcp.store.files import open_private
 
 __all__ = ["MAX_WAV_DATA_BYTES", "WavRecorder", "tail_wav"]
 

@@ -27,9 +27,19 @@ from vapi_mcp.errors import (
 )
 from vapi_mcp.listen.events import CallEvent, EventLog, EventPage
 from vapi_mcp.listen.pipeline import AudioPipeline
-from vapi_mcp.listen.storage import CallStorage
 from vapi_mcp.policy import check_transfer_allowed, classify_destination
 from vapi_mcp.settings import Settings
+from vapi_mcp.store.files import CallStorage
+from vapi_mcp.supervisor.views import (
+    AudioSummary,
+    CallInfo,
+    ControlResult,
+    EventsPage,
+    EventView,
+    ListenState,
+    WaitResult,
+    resource_uris,
+)
 from vapi_mcp.vapi import (
     AddMessage,
     Call,
@@ -50,16 +60,6 @@ from vapi_mcp.vapi import (
     VapiClient,
 )
 from vapi_mcp.vapi.models import ControlAction
-from vapi_mcp.views import (
-    AudioSummary,
-    CallInfo,
-    ControlResult,
-    EventsPage,
-    EventView,
-    ListenState,
-    WaitResult,
-    resource_uris,
-)
 
 __all__ = ["CallSupervisor", "ChangeSink", "SupervisedCall"]
 

@@ -19,7 +19,7 @@ from vapi_mcp.errors import CallNotFound, ControlUnavailable, VapiError, VapiRat
 from vapi_mcp.listen.pipeline import AudioPipeline
 from vapi_mcp.listen.session import ListenSession, SessionState
 from vapi_mcp.settings import Settings
-from vapi_mcp.supervisor import CallSupervisor, SupervisedCall
+from vapi_mcp.supervisor.core import CallSupervisor, SupervisedCall
 
 __all__ = ["SessionManager"]
 

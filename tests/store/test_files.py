@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vapi_mcp.errors import InvalidInput
-from vapi_mcp.listen.storage import CallStorage, default_data_dir, make_private_dirs, open_private, validate_call_id
+from vapi_mcp.store.files import CallStorage, default_data_dir, make_private_dirs, open_private, validate_call_id
 
 
 def mode_of(path: Path) -> int:

@@ -24,17 +24,15 @@ from pydantic import Field, StringConstraints, ValidationError
 
 from vapi_mcp import __version__
 from vapi_mcp.errors import CallNotFound, VapiMcpError
-from vapi_mcp.listen.manager import SessionManager
+from vapi_mcp.face.notify import Notifier
 from vapi_mcp.listen.recorder import tail_wav
-from vapi_mcp.listen.storage import CallStorage
-from vapi_mcp.notify import Notifier
 from vapi_mcp.policy import E164_PATTERN
 from vapi_mcp.redact import install_redaction
 from vapi_mcp.settings import Settings
+from vapi_mcp.store.files import CallStorage
 from vapi_mcp.supervisor import CallSupervisor
-from vapi_mcp.vapi import VapiClient
-from vapi_mcp.vapi.models import ControlAction, TransferMode
-from vapi_mcp.views import (
+from vapi_mcp.supervisor.listening import SessionManager
+from vapi_mcp.supervisor.views import (
     AudioSummary,
     CallInfo,
     CallList,
@@ -44,6 +42,8 @@ from vapi_mcp.views import (
     WaitResult,
     resource_uris,
 )
+from vapi_mcp.vapi import VapiClient
+from vapi_mcp.vapi.models import ControlAction, TransferMode
 
 __all__ = ["AppState", "agent_errors", "create_server"]
 
