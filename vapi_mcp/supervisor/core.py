@@ -417,9 +417,9 @@ class CallSupervisor:
         sup = self.supervised(call_id)
         if sup.pipeline is None:
             return AudioSummary(call_id=call_id, listen_state=sup.listen_state)
-        return AudioSummary.model_validate(
-            {**sup.pipeline.summary(), "call_id": call_id, "listen_state": sup.listen_state}
-        )
+        summary: Any = sup.pipeline.summary()
+        data: dict[str, Any] = summary if isinstance(summary, dict) else summary.model_dump()
+        return AudioSummary.model_validate({**data, "call_id": call_id, "listen_state": sup.listen_state})
 
     def transcript(self, call_id: str) -> str:
         """Final transcript lines, read back from the event log (the journal keeps them all)."""
