@@ -15,6 +15,7 @@ on; anything else is a bug and reaches the agent as a generic failure.
     │   └── TransferNotAllowed  destination outside VAPI_MCP_TRANSFER_ALLOWLIST
     ├── ControlUnavailable      the call has no monitor.controlUrl / listenUrl
     ├── ListenError             the listen session could not start or broke for good
+    ├── RecordingUnavailable    the call has no recording to read (not listened to, or recording off)
     └── VapiError               talking to Vapi failed
         ├── VapiApiError        Vapi answered with an error status (typed body)
         │   ├── VapiAuthError       401 / 403
@@ -39,6 +40,7 @@ __all__ = [
     "ListenError",
     "PolicyViolation",
     "ReadOnlyMode",
+    "RecordingUnavailable",
     "TransferNotAllowed",
     "VapiApiError",
     "VapiAuthError",
@@ -116,6 +118,14 @@ class ControlUnavailable(VapiMcpError):
 
 class ListenError(VapiMcpError):
     hint = "Check get_call for the call's status; start_listening again once it is in progress."
+
+
+class RecordingUnavailable(VapiMcpError):
+    hint = "Recordings exist only for calls this server listened to with VAPI_MCP_RECORD on; start_listening."
+
+    def __init__(self, call_id: str) -> None:
+        super().__init__(f"call {call_id!r} has no recording")
+        self.call_id = call_id
 
 
 class VapiError(VapiMcpError):
