@@ -13,9 +13,11 @@ on; anything else is a bug and reaches the agent as a generic failure.
     ├── PolicyViolation         refused by this server's policy before anything was sent
     │   ├── ReadOnlyMode        VAPI_MCP_READ_ONLY is on
     │   └── TransferNotAllowed  destination outside VAPI_MCP_TRANSFER_ALLOWLIST
+    │       └── NestedTransferNotAllowed  …found inside a transient assistant / squad / overrides object
     ├── ControlUnavailable      the call has no monitor.controlUrl / listenUrl
     ├── ListenError             the listen session could not start or broke for good
     ├── RecordingUnavailable    the call has no recording to read (not listened to, or recording off)
+    ├── DataDirUnsafe           a data-dir entry is a symlink or another user's: refused, nothing written
     └── VapiError               talking to Vapi failed
         ├── VapiApiError        Vapi answered with an error status (typed body)
         │   ├── VapiAuthError       401 / 403
@@ -35,9 +37,11 @@ __all__ = [
     "CallNotFound",
     "ControlRejected",
     "ControlUnavailable",
+    "DataDirUnsafe",
     "DeliveryUnknown",
     "InvalidInput",
     "ListenError",
+    "NestedTransferNotAllowed",
     "PolicyViolation",
     "ReadOnlyMode",
     "RecordingUnavailable",
@@ -112,6 +116,27 @@ class TransferNotAllowed(PolicyViolation):
         self.allowlist = allowlist
 
 
+class NestedTransferNotAllowed(TransferNotAllowed):
+    """A destination inside a transient assistant, squad or overrides object is refused by the allowlist.
+
+    ``path`` is the JSON path of the offending value (``assistant.model.tools[0].destinations[0].number``), so
+    the agent and the operator can find it; ``reason`` says which rule refused it when the destination is not
+    a plain mismatch (one chosen at run time by a server cannot be checked at all).
+    """
+
+    def __init__(self, destination: str, allowlist: tuple[str, ...], *, path: str, reason: str | None = None) -> None:
+        why = reason or f"it matches no entry of VAPI_MCP_TRANSFER_ALLOWLIST ({', '.join(allowlist)})"
+        PolicyViolation.__init__(
+            self,
+            f"{path}: transfer to {destination} refused: {why}",
+            hint="Every destination a call can be sent to must be on the allowlist; nothing was sent to Vapi.",
+        )
+        self.destination = destination
+        self.allowlist = allowlist
+        self.path = path
+        self.reason = reason
+
+
 class ControlUnavailable(VapiMcpError):
     hint = "The call was created without monitorPlan control/listen enabled; create calls with create_call."
 
@@ -126,6 +151,19 @@ class RecordingUnavailable(VapiMcpError):
     def __init__(self, call_id: str) -> None:
         super().__init__(f"call {call_id!r} has no recording")
         self.call_id = call_id
+
+
+class DataDirUnsafe(VapiMcpError):
+    """A folder or file in the data dir is not private to this user: a symlink, or another user's.
+
+    Refused rather than repaired: following it could write call audio or transcripts outside the data dir,
+    or change the mode of someone else's file. (A folder of ours that is merely too open is repaired.)
+    """
+
+    hint = (
+        "The server's data dir (VAPI_MCP_DATA_DIR) holds an entry it did not create; nothing was written. "
+        "The operator must remove or fix it."
+    )
 
 
 class VapiError(VapiMcpError):
