@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
-from typing import Any, TypeGuard
+from json import encoder as _json_encoder
+from json.encoder import encode_basestring
+from typing import Any, TypeGuard, cast
 
 __all__ = ["MAX_DATA_BYTES", "event_type", "serialize", "timestamp", "utc_now"]
 
@@ -73,10 +74,13 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=s
 _dumps = _ENCODER.encode
 # For flat data only (see _flat): the C encoder that _ENCODER.encode() builds afresh on every call, built once.
 # Without the circular-reference check (markers=None), which scalars cannot need; allow_nan does not matter, as
-# _flat admits finite floats only. Same function and options, so the same text; pure-Python builds lack it.
-_flat_encoder = (
-    c_make_encoder(None, str, encode_basestring, None, ":", ",", False, False, False)
-    if c_make_encoder is not None
+# _flat admits finite floats only. Same function and options, so the same text; pure-Python builds lack it
+# (and the stubs do not declare it, hence getattr and the declared type).
+_FlatEncoder = Callable[[dict[str, Any], int], Iterable[str]]
+_c_make_encoder: Callable[..., _FlatEncoder] | None = getattr(_json_encoder, "c_make_encoder", None)
+_flat_encoder: _FlatEncoder | None = (
+    _c_make_encoder(None, str, encode_basestring, None, ":", ",", False, False, False)
+    if _c_make_encoder is not None
     else None
 )
 _TYPE_JSON: dict[str, str] = {}  # event type -> its JSON string, for the types seen (bounded below)
@@ -112,10 +116,11 @@ def _jsonable(value: Any, depth: int = 0) -> Any:
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
+    # The casts name what isinstance cannot: the items' types are unknown, hence Any (slow path, cost moot).
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v, depth + 1) for k, v in value.items()}
+        return {str(k): _jsonable(v, depth + 1) for k, v in cast("Mapping[object, Any]", value).items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [_jsonable(v, depth + 1) for v in value]
+        return [_jsonable(v, depth + 1) for v in cast("Iterable[Any]", value)]
     return str(value)
 
 
@@ -123,9 +128,9 @@ def _cut_strings(value: Any, max_chars: int) -> Any:
     if isinstance(value, str):
         return value[:max_chars] + _TRUNCATED_MARK if len(value) > max_chars else value
     if isinstance(value, dict):
-        return {k: _cut_strings(v, max_chars) for k, v in value.items()}
+        return {k: _cut_strings(v, max_chars) for k, v in cast("dict[str, Any]", value).items()}
     if isinstance(value, list):
-        return [_cut_strings(v, max_chars) for v in value]
+        return [_cut_strings(v, max_chars) for v in cast("list[Any]", value)]
     return value
 
 
@@ -161,12 +166,13 @@ _SCALARS = frozenset({str, int, bool, type(None)})
 
 def _flat(data: Mapping[str, Any]) -> TypeGuard[dict[str, Any]]:
     """A plain dict of str keys and JSON scalars (exact types; finite floats): JSON gives it back unchanged."""
-    if type(data) is not dict:
+    cls = type(data)  # tested apart: ``type(data) is dict`` would narrow data to dict[Unknown, Unknown]
+    if cls is not dict:
         return False
     for key, value in data.items():
         if type(key) is not str:
             return False
-        kind = type(value)
+        kind = type(value)  # pyright: ignore[reportUnknownVariableType]  # type(<Any>) is type[Unknown] to pyright
         if kind not in _SCALARS and not (kind is float and math.isfinite(value)):
             return False
     return True
@@ -199,9 +205,9 @@ def _without_surrogates(value: Any) -> Any:
     if isinstance(value, str):
         return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     if isinstance(value, dict):
-        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in cast("dict[str, Any]", value).items()}
     if isinstance(value, list):
-        return [_without_surrogates(v) for v in value]
+        return [_without_surrogates(v) for v in cast("list[Any]", value)]
     return value
 
 
