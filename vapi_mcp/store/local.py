@@ -1,0 +1,165 @@
+"""The embedded default store: every call's state in the private data dir, ``<root>/calls/<call_id>/``.
+
+Per call: ``events.jsonl`` (the event journal, :class:`~vapi_mcp.store.journal.JsonlJournal`),
+``recording.wav`` and ``call.json`` (a snapshot the supervisor writes, for instance the final summary when a
+call ends). The folders under ``calls/`` are the index of calls: a restarted server lists them to know every
+call it holds (DESIGN §13). Folders are 0700 and files 0600 (see :mod:`vapi_mcp.store.files`), since they hold
+what customers said on the phone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, cast
+
+from vapi_mcp.errors import DataDirUnsafe, InvalidInput
+from vapi_mcp.store.files import EVENTS_FILENAME, RECORDING_FILENAME, CallStorage, open_private, validate_call_id
+from vapi_mcp.store.journal import JsonlJournal
+
+__all__ = ["SNAPSHOT_FILENAME", "LocalStore"]
+
+logger = logging.getLogger(__name__)
+
+SNAPSHOT_FILENAME = "call.json"
+_CALL_FILES = (EVENTS_FILENAME, SNAPSHOT_FILENAME, RECORDING_FILENAME)  # a folder with none of them is no call
+
+
+class LocalStore:
+    """The :class:`~vapi_mcp.store.base.CallStore` on a local data dir. Creates folders on first use only:
+    reading (``call_ids``, ``read_snapshot``) never creates anything."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = Path(root).expanduser()
+        self._calls = self._root / "calls"
+        # The checked walk down to a call's folder (no symlink followed, nobody else's folder) is
+        # CallStorage.call_dir's; files.py has no function for it yet.
+        self._folders = CallStorage(self._root)
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def __repr__(self) -> str:
+        return f"LocalStore(root={str(self._root)!r})"
+
+    def _call_path(self, call_id: str) -> Path:
+        """``root/calls/<call_id>``, not created; raises :class:`InvalidInput` for an unsafe id."""
+        validate_call_id(call_id)
+        folder = self._calls / call_id
+        # Belt and braces: the pattern already forbids separators and dots, but the invariant that matters
+        # is "never outside root", so check it on the normalised path too.
+        if os.path.dirname(os.path.normpath(folder)) != os.path.normpath(self._calls):
+            raise InvalidInput(f"invalid call id {call_id!r}: escapes the data directory")
+        return folder
+
+    def _call_dir(self, call_id: str) -> Path:
+        """The call's folder, created (0700, root included) if missing, checked if present."""
+        return self._folders.call_dir(call_id)
+
+    # ------------------------------------------------------------------ files of a call
+
+    def open_journal(self, call_id: str) -> JsonlJournal:
+        return JsonlJournal(self._call_dir(call_id) / EVENTS_FILENAME, call_id=call_id)
+
+    def recording_path(self, call_id: str) -> Path:
+        return self._call_dir(call_id) / RECORDING_FILENAME
+
+    # ------------------------------------------------------------------ the index
+
+    def call_ids(self) -> list[str]:
+        """The calls under ``calls/``, sorted: folders (not symlinks) named like a call id and holding at
+        least one of a call's files. Anything else there (stray files, temp folders, a folder emptied by
+        hand) is ignored, so one odd entry never hides the other calls."""
+        try:
+            with os.scandir(self._calls) as scan:
+                entries = list(scan)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        found: list[str] = []
+        for entry in entries:
+            try:
+                validate_call_id(entry.name)
+            except InvalidInput:
+                continue
+            if entry.is_dir(follow_symlinks=False) and _holds_a_call(entry.path):
+                found.append(entry.name)
+        return sorted(found)
+
+    # ------------------------------------------------------------------ snapshots
+
+    def write_snapshot(self, call_id: str, data: Mapping[str, Any]) -> None:
+        """Write ``<call dir>/call.json`` atomically: a temp file (0600 from its first byte), fsync, rename.
+
+        A crash at any point leaves the old snapshot or the new one, never a mix. ``data`` must be JSON as
+        is (finite floats, str keys): a TypeError or ValueError says what is not, before anything is written.
+        """
+        text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        folder = self._call_dir(call_id)
+        final = folder / SNAPSHOT_FILENAME
+        temp = folder / f".{SNAPSHOT_FILENAME}.{secrets.token_hex(6)}.tmp"
+        try:
+            with open_private(temp, "xb") as f:
+                f.write(text.encode("utf-8"))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temp, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+            raise
+        _fsync_dir(folder)  # the rename itself survives a power cut
+
+    def read_snapshot(self, call_id: str) -> dict[str, Any] | None:
+        """The call's snapshot, or None when absent, unreadable or not a JSON object (logged, never raised)."""
+        path = self._call_path(call_id) / SNAPSHOT_FILENAME
+        try:
+            with open_private(path, "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            return None
+        except (OSError, DataDirUnsafe) as exc:  # unreadable, a folder, a symlink, someone else's…
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            logger.warning("cannot read the snapshot of call %s: %s", call_id, reason)
+            return None
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; RecursionError: [[[[…]]]]
+            logger.warning("the snapshot of call %s is corrupt (%d bytes); ignoring it", call_id, len(raw))
+            return None
+        if not isinstance(data, dict):
+            logger.warning("the snapshot of call %s is not a JSON object; ignoring it", call_id)
+            return None
+        return cast("dict[str, Any]", data)
+
+
+def _holds_a_call(folder: str) -> bool:
+    """Whether a folder holds one of a call's files, as a regular file of this user (symlinks do not count)."""
+    for name in _CALL_FILES:
+        try:
+            st = os.lstat(os.path.join(folder, name))
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
+            return True
+    return False
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries to disk, where the platform allows it (not on Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
