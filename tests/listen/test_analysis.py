@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
-from vapi_mcp.listen.analysis import PARTIES, SPARK_CHARS, AudioAnalyzer, AudioEvent
+from vapi_mcp.listen.analysis import PARTIES, SPARK_CHARS, AudioAnalyzer, AudioEvent, AudioSummary
 from vapi_mcp.listen.frames import AudioFormat, PcmBuffer
 
 SR = 16000
@@ -83,7 +84,7 @@ def feed(analyzer: AudioAnalyzer, audio: np.ndarray, block: int = 4000) -> list[
     return events
 
 
-def analyse(audio: np.ndarray, block: int = 4000, **kwargs: object) -> tuple[list[AudioEvent], dict]:
+def analyse(audio: np.ndarray, block: int = 4000, **kwargs: object) -> tuple[list[AudioEvent], AudioSummary]:
     analyzer = AudioAnalyzer(AudioFormat(channels=audio.shape[1]), call_id="call-1", **kwargs)  # type: ignore[arg-type]
     events = feed(analyzer, audio, block) + analyzer.finish()
     return events, analyzer.summary()
@@ -108,30 +109,30 @@ def truth_talk(party: int) -> float:
 def test_known_timeline_summary() -> None:
     events, summary = analyse(call_audio(TIMELINE, TOTAL))
 
-    assert summary["call_id"] == "call-1"
-    assert (summary["sample_rate"], summary["channels"]) == (SR, 2)
-    assert summary["duration_s"] == pytest.approx(TOTAL)
+    assert summary.call_id == "call-1"
+    assert (summary.sample_rate, summary.channels) == (SR, 2)
+    assert summary.duration_s == pytest.approx(TOTAL)
     for party in (CUSTOMER, ASSISTANT):
-        stats = summary["parties"][PARTIES[party]]
-        assert stats["talk_s"] == pytest.approx(truth_talk(party), rel=0.10)
-        assert stats["talk_ratio"] == pytest.approx(stats["talk_s"] / TOTAL, abs=1e-3)
-        assert stats["turns"] == sum(1 for u in TIMELINE if u.party == party)
-        assert stats["speaking"] is False
-        assert stats["clipping_ratio"] == 0.0
-        assert -35 < stats["mean_dbfs"] < -15
-        assert stats["mean_dbfs"] < stats["peak_dbfs"] < -5
-        assert -53 < stats["noise_floor_dbfs"] < -48
-    assert summary["parties"]["assistant"]["mean_dbfs"] > summary["parties"]["customer"]["mean_dbfs"]
-    assert summary["overlap_s"] == pytest.approx(0.8, abs=0.2)
-    assert summary["interruptions"] == 1
-    assert summary["longest_silence_s"] == pytest.approx(12.5 - 9.5, abs=0.3)
-    assert summary["current_silence_s"] == pytest.approx(TOTAL - 14.0, abs=0.3)
-    assert [(s["party"], round(s["start_s"])) for s in summary["segments"]] == [
+        stats = summary.parties[PARTIES[party]]
+        assert stats.talk_s == pytest.approx(truth_talk(party), rel=0.10)
+        assert stats.talk_ratio == pytest.approx(stats.talk_s / TOTAL, abs=1e-3)
+        assert stats.turns == sum(1 for u in TIMELINE if u.party == party)
+        assert stats.speaking is False
+        assert stats.clipping_ratio == 0.0
+        assert -35 < stats.mean_dbfs < -15
+        assert stats.mean_dbfs < stats.peak_dbfs < -5
+        assert -53 < stats.noise_floor_dbfs < -48
+    assert summary.parties["assistant"].mean_dbfs > summary.parties["customer"].mean_dbfs
+    assert summary.overlap_s == pytest.approx(0.8, abs=0.2)
+    assert summary.interruptions == 1
+    assert summary.longest_silence_s == pytest.approx(12.5 - 9.5, abs=0.3)
+    assert summary.current_silence_s == pytest.approx(TOTAL - 14.0, abs=0.3)
+    assert [(s.party, round(s.start_s)) for s in summary.segments] == [
         (PARTIES[u.party], round(u.start)) for u in TIMELINE
     ]
-    for seg, u in zip(summary["segments"], TIMELINE, strict=True):
-        assert seg["start_s"] == pytest.approx(u.start, abs=0.15)
-        assert seg["end_s"] == pytest.approx(u.start + u.duration, abs=0.15)
+    for seg, u in zip(summary.segments, TIMELINE, strict=True):
+        assert seg.start_s == pytest.approx(u.start, abs=0.15)
+        assert seg.end_s == pytest.approx(u.start + u.duration, abs=0.15)
 
     kinds = [e.type for e in events]
     assert kinds.count("speech.started") == kinds.count("speech.stopped") == len(TIMELINE)
@@ -176,9 +177,9 @@ def test_word_gaps_of_200ms_stay_one_segment() -> None:
         x[round(at * SR) : round(at * SR) + len(voice), CUSTOMER] += voice
         at += burst + 0.2
     events, summary = analyse(to_int16(x))
-    customer = summary["parties"]["customer"]
-    assert customer["turns"] == 1
-    assert customer["talk_s"] == pytest.approx(at - 0.2 - 0.8, rel=0.1)
+    customer = summary.parties["customer"]
+    assert customer.turns == 1
+    assert customer.talk_s == pytest.approx(at - 0.2 - 0.8, rel=0.1)
     assert [e.type for e in events] == ["speech.started", "speech.stopped"]
 
 
@@ -189,8 +190,8 @@ def test_pause_longer_than_hangover_splits_turns() -> None:
         voice = speech(1.0, -24, rng)
         x[round(start * SR) : round(start * SR) + len(voice), ASSISTANT] += voice
     _, summary = analyse(to_int16(x))
-    assert summary["parties"]["assistant"]["turns"] == 2
-    assert summary["parties"]["customer"]["turns"] == 0
+    assert summary.parties["assistant"].turns == 2
+    assert summary.parties["customer"].turns == 0
 
 
 @pytest.mark.parametrize("level", [-60.0, -50.0, -45.0])
@@ -200,10 +201,10 @@ def test_telephony_noise_is_never_speech(level: float, kind: str) -> None:
     x = noise(12.0, level, rng) if kind == "white" else pink_noise(12.0, level, rng)
     events, summary = analyse(to_int16(x))
     assert [e.type for e in events] == ["silence"]
-    for stats in summary["parties"].values():
-        assert (stats["talk_s"], stats["turns"]) == (0.0, 0)
-        assert stats["noise_floor_dbfs"] == pytest.approx(level, abs=4)
-    assert summary["longest_silence_s"] == summary["current_silence_s"] == 12.0
+    for stats in summary.parties.values():
+        assert (stats.talk_s, stats.turns) == (0.0, 0)
+        assert stats.noise_floor_dbfs == pytest.approx(level, abs=4)
+    assert summary.longest_silence_s == summary.current_silence_s == 12.0
 
 
 def test_quieter_line_after_loud_noise_and_mute_still_see_speech() -> None:
@@ -214,9 +215,9 @@ def test_quieter_line_after_loud_noise_and_mute_still_see_speech() -> None:
     voice = speech(1.0, -30, rng)
     x[3 * SR + 8000 : 3 * SR + 8000 + len(voice), CUSTOMER] += voice
     _, summary = analyse(to_int16(x))
-    assert summary["parties"]["customer"]["turns"] == 1
-    assert summary["parties"]["customer"]["talk_s"] == pytest.approx(1.0, rel=0.1)
-    assert summary["parties"]["assistant"]["turns"] == 0
+    assert summary.parties["customer"].turns == 1
+    assert summary.parties["customer"].talk_s == pytest.approx(1.0, rel=0.1)
+    assert summary.parties["assistant"].turns == 0
 
 
 def test_clicks_are_not_speech() -> None:
@@ -225,7 +226,7 @@ def test_clicks_are_not_speech() -> None:
     for at in (0.5, 1.5, 2.5):
         x[round(at * SR) : round(at * SR) + 480, CUSTOMER] += 8000 * np.sin(np.arange(480) / 3)  # 30 ms click
     events, summary = analyse(to_int16(x))
-    assert summary["parties"]["customer"]["turns"] == 0
+    assert summary.parties["customer"].turns == 0
     assert "speech.started" not in [e.type for e in events]
 
 
@@ -246,8 +247,8 @@ def test_silence_is_emitted_once_when_it_reaches_the_threshold() -> None:
     assert second.data["duration_s"] == 2.0
     assert (block_b + 1) * 0.25 == pytest.approx(second.data["start_s"] + 2.0, abs=0.26)
     summary = analyzer.summary()
-    assert summary["longest_silence_s"] == pytest.approx(3.0, abs=0.15)
-    assert summary["current_silence_s"] == pytest.approx(0.5, abs=0.15)
+    assert summary.longest_silence_s == pytest.approx(3.0, abs=0.15)
+    assert summary.current_silence_s == pytest.approx(0.5, abs=0.15)
 
 
 def test_voice_starting_just_before_the_threshold_is_waited_for() -> None:
@@ -255,7 +256,7 @@ def test_voice_starting_just_before_the_threshold_is_waited_for() -> None:
     speech_at = call_audio([Utterance(CUSTOMER, 1.9, 1.0)], 4.0, seed=14)
     events, summary = analyse(speech_at)
     assert "silence" not in [e.type for e in events]
-    assert summary["longest_silence_s"] == pytest.approx(1.9, abs=0.1)
+    assert summary.longest_silence_s == pytest.approx(1.9, abs=0.1)
 
     rng = np.random.default_rng(14)
     x = noise(4.0, -50, rng)
@@ -269,10 +270,12 @@ def test_current_silence_is_zero_while_someone_speaks() -> None:
     analyzer = AudioAnalyzer()
     feed(analyzer, audio)
     summary = analyzer.summary()
-    assert summary["parties"]["customer"]["speaking"] is True
-    assert summary["current_silence_s"] == 0.0
-    assert summary["segments"] == [{"party": "customer", "start_s": pytest.approx(0.5, abs=0.1), "end_s": 3.0}]
-    assert summary["parties"]["customer"]["talk_s"] == pytest.approx(2.5, abs=0.15)
+    assert summary.parties["customer"].speaking is True
+    assert summary.current_silence_s == 0.0
+    assert [s.model_dump() for s in summary.segments] == [
+        {"party": "customer", "start_s": pytest.approx(0.5, abs=0.1), "end_s": 3.0}
+    ]
+    assert summary.parties["customer"].talk_s == pytest.approx(2.5, abs=0.15)
 
 
 # ---------------------------------------------------------------------------------------------- levels
@@ -285,19 +288,19 @@ def test_clipping_ratio_and_peak_on_a_clipped_burst() -> None:
     windowed = audio[: len(audio) // 320 * 320, ASSISTANT].astype(np.int32)
     expected = np.count_nonzero(np.abs(windowed) >= 32735) / len(windowed)
     assert expected > 0.01
-    assistant = summary["parties"]["assistant"]
-    assert assistant["clipping_ratio"] == pytest.approx(expected, abs=1e-6)
-    assert assistant["peak_dbfs"] == pytest.approx(0.0, abs=0.01)
-    assert summary["parties"]["customer"]["clipping_ratio"] == 0.0
-    assert summary["parties"]["customer"]["peak_dbfs"] < -35
+    assistant = summary.parties["assistant"]
+    assert assistant.clipping_ratio == pytest.approx(expected, abs=1e-6)
+    assert assistant.peak_dbfs == pytest.approx(0.0, abs=0.01)
+    assert summary.parties["customer"].clipping_ratio == 0.0
+    assert summary.parties["customer"].peak_dbfs < -35
 
 
 def test_mean_dbfs_tracks_the_speech_level() -> None:
     quiet = analyse(call_audio([Utterance(CUSTOMER, 0.5, 2.0, -32)], 3.0, seed=1))[1]
     loud = analyse(call_audio([Utterance(CUSTOMER, 0.5, 2.0, -20)], 3.0, seed=1))[1]
-    delta = loud["parties"]["customer"]["mean_dbfs"] - quiet["parties"]["customer"]["mean_dbfs"]
+    delta = loud.parties["customer"].mean_dbfs - quiet.parties["customer"].mean_dbfs
     assert delta == pytest.approx(12.0, abs=1.5)
-    assert loud["parties"]["customer"]["mean_dbfs"] == pytest.approx(-20, abs=3)
+    assert loud.parties["customer"].mean_dbfs == pytest.approx(-20, abs=3)
 
 
 # ---------------------------------------------------------------------------------------------- stream shape
@@ -307,7 +310,7 @@ def test_block_size_does_not_change_anything() -> None:
     # 8000 and 16000 samples are whole noise-floor sub-windows (the pipeline's 1 s blocks take a faster path).
     results = [analyse(audio, block) for block in (1, 333, 4000, 8000, 16000, len(audio))]
     events, summary = results[0]
-    assert summary["interruptions"] == 1
+    assert summary.interruptions == 1
     assert any(e.type == "silence" for e in events)
     for other_events, other_summary in results[1:]:
         assert other_summary == summary
@@ -348,16 +351,16 @@ def test_skip_closes_segments_and_is_neither_talk_nor_silence() -> None:
     assert [e.type for e in gap_events] == ["speech.stopped"]
     assert gap_events[0].data["at_s"] == pytest.approx(3.0, abs=0.05)
     assert gap_events[0].data["duration_s"] == pytest.approx(1.5, abs=0.1)
-    assert analyzer.summary()["current_silence_s"] == 0.0  # dead air restarts after the gap
+    assert analyzer.summary().current_silence_s == 0.0  # dead air restarts after the gap
     events = feed(analyzer, to_int16(after)) + analyzer.finish()
     assert events == []  # 1.5 s of silence after the gap: under the threshold, the gap does not count
     summary = analyzer.summary()
-    assert summary["duration_s"] == pytest.approx(3.0 + 2.5 + 1.5)
-    assert summary["gaps_s"] == 2.5
-    assert summary["current_silence_s"] == pytest.approx(1.5, abs=0.02)
-    assert summary["longest_silence_s"] == pytest.approx(1.5, abs=0.1)
-    assert summary["parties"]["customer"]["talk_s"] == pytest.approx(1.5, abs=0.1)
-    assert summary["parties"]["customer"]["speaking"] is False
+    assert summary.duration_s == pytest.approx(3.0 + 2.5 + 1.5)
+    assert summary.gaps_s == 2.5
+    assert summary.current_silence_s == pytest.approx(1.5, abs=0.02)
+    assert summary.longest_silence_s == pytest.approx(1.5, abs=0.1)
+    assert summary.parties["customer"].talk_s == pytest.approx(1.5, abs=0.1)
+    assert summary.parties["customer"].speaking is False
 
 
 def test_skip_rejects_nonsense_and_a_finished_analyzer_ignores_input() -> None:
@@ -370,8 +373,8 @@ def test_skip_rejects_nonsense_and_a_finished_analyzer_ignores_input() -> None:
     assert analyzer.finish() == []
     assert analyzer.finish() == []
     assert analyzer.process(np.ones((8000, 2), dtype=np.int16)) == []
-    assert analyzer.summary()["duration_s"] == 0.5
-    assert analyzer.summary()["finished"] is True
+    assert analyzer.summary().duration_s == 0.5
+    assert analyzer.summary().finished is True
 
 
 def test_bad_blocks_are_refused() -> None:
@@ -388,17 +391,17 @@ def test_mono_stream_reports_everyone_as_the_customer() -> None:
     audio = call_audio(timeline, 7.0, channels=1)
     assert audio.shape == (7 * SR, 1)
     events, summary = analyse(audio)
-    assert summary["channels"] == 1
-    customer, assistant = summary["parties"]["customer"], summary["parties"]["assistant"]
-    assert customer["talk_s"] == pytest.approx(4.5, rel=0.1)
-    assert customer["turns"] == 3
-    assert (assistant["measured"], assistant["talk_s"], assistant["turns"]) == (False, 0.0, 0)
-    assert summary["sparkline"]["assistant"] == ""
+    assert summary.channels == 1
+    customer, assistant = summary.parties["customer"], summary.parties["assistant"]
+    assert customer.talk_s == pytest.approx(4.5, rel=0.1)
+    assert customer.turns == 3
+    assert (assistant.measured, assistant.talk_s, assistant.turns) == (False, 0.0, 0)
+    assert summary.sparkline["assistant"] == ""
     assert {e.data.get("party") for e in events if e.type.startswith("speech.")} == {"customer"}
     one_d = AudioAnalyzer(AudioFormat(channels=1))
     one_d.process(audio[:, 0].copy())
     one_d.finish()
-    assert one_d.summary()["parties"] == summary["parties"]
+    assert one_d.summary().parties == summary.parties
 
 
 def test_other_sample_rate() -> None:
@@ -410,25 +413,25 @@ def test_other_sample_rate() -> None:
     feed(analyzer, to_int16(x), block=2000)
     analyzer.finish()
     summary = analyzer.summary()
-    assert summary["sample_rate"] == rate
-    assert summary["parties"]["assistant"]["talk_s"] == pytest.approx(2.0, rel=0.1)
-    assert summary["duration_s"] == 4.0
+    assert summary.sample_rate == rate
+    assert summary.parties["assistant"].talk_s == pytest.approx(2.0, rel=0.1)
+    assert summary.duration_s == 4.0
 
 
 # ---------------------------------------------------------------------------------------------- bounded
 def test_sparkline_and_timeline_stay_bounded() -> None:
     audio = call_audio(TIMELINE, TOTAL)
     _, summary = analyse(audio, max_segments=3, sparkline_width=8)
-    assert [s["start_s"] for s in summary["segments"]] == pytest.approx([5.5, 7.7, 12.5], abs=0.15)
-    for line in summary["sparkline"].values():
+    assert [s.start_s for s in summary.segments] == pytest.approx([5.5, 7.7, 12.5], abs=0.15)
+    for line in summary.sparkline.values():
         assert 4 < len(line) <= 8
         assert set(line) <= set(SPARK_CHARS)
     # 15 s at width 8: buckets of 2 s. The assistant talks through 4-6 s (bucket 2) and not at all in 10-12 s.
-    assistant = summary["sparkline"]["assistant"]
+    assistant = summary.sparkline["assistant"]
     assert len(assistant) == 8
     assert SPARK_CHARS.index(assistant[0]) >= 5
     assert assistant[5] == SPARK_CHARS[0]
-    full = analyse(audio)[1]["sparkline"]["customer"]
+    full = analyse(audio)[1].sparkline["customer"]
     assert len(full) == 30  # 0.5 s buckets while the call fits the width
 
 
@@ -458,9 +461,36 @@ def test_two_hour_call_in_constant_memory() -> None:
     summary = analyzer.summary()
 
     assert grown < 4 * 1024, f"analyzer state grew by {grown} bytes in the second hour"
-    assert summary["duration_s"] == 2 * 3600
-    assert summary["parties"]["customer"]["turns"] == 240
-    assert summary["parties"]["assistant"]["turns"] == 240
-    assert summary["parties"]["customer"]["talk_ratio"] == pytest.approx(20 / 60, rel=0.1)
-    assert len(summary["segments"]) == 200
-    assert all(len(line) <= 48 for line in summary["sparkline"].values())
+    assert summary.duration_s == 2 * 3600
+    assert summary.parties["customer"].turns == 240
+    assert summary.parties["assistant"].turns == 240
+    assert summary.parties["customer"].talk_ratio == pytest.approx(20 / 60, rel=0.1)
+    assert len(summary.segments) == 200
+    assert all(len(line) <= 48 for line in summary.sparkline.values())
+
+
+def test_summary_dumps_to_the_design_shape() -> None:
+    """DESIGN §7: the typed summary's model_dump() is the JSON object the tools return, key for key."""
+    _, summary = analyse(call_audio(TIMELINE[:2], 5.0))
+    data = summary.model_dump()
+    assert list(data) == [
+        "call_id",
+        "sample_rate",
+        "channels",
+        "duration_s",
+        "parties",
+        "overlap_s",
+        "longest_silence_s",
+        "current_silence_s",
+        "interruptions",
+        "segments",
+        "sparkline",
+        "gaps_s",
+        "finished",
+    ]
+    assert list(data["parties"]) == list(PARTIES) == list(data["sparkline"])
+    party_keys = ["talk_s", "talk_ratio", "turns", "mean_dbfs", "peak_dbfs", "clipping_ratio", "speaking"]
+    assert list(data["parties"]["customer"])[:7] == party_keys
+    assert data["segments"][0].keys() == {"party", "start_s", "end_s"}
+    assert json.loads(json.dumps(data)) == data
+    assert AudioSummary.model_validate(data) == summary

@@ -46,9 +46,9 @@ def test_pipeline_summary_matches_ground_truth(tmp_path: Path) -> None:
     truth = ground_truth(get_scenario("support-call"))
     summary = pipeline.summary()
     for party in ("customer", "assistant"):
-        assert summary["parties"][party]["talk_s"] == pytest.approx(truth.parties[party].talk_s, rel=0.05)
-        assert summary["parties"][party]["turns"] == truth.parties[party].turns
-    assert summary["overlap_s"] == pytest.approx(truth.overlap_s, abs=0.1)
+        assert summary.parties[party].talk_s == pytest.approx(truth.parties[party].talk_s, rel=0.05)
+        assert summary.parties[party].turns == truth.parties[party].turns
+    assert summary.overlap_s == pytest.approx(truth.overlap_s, abs=0.1)
     events = pipeline.log.read(limit=1000).events
     speech = [(e.type, e.data["party"]) for e in events if e.type.startswith("speech.")]
     assert speech == [tuple(item) for item in truth.events]
@@ -77,8 +77,8 @@ def test_leading_format_frame_is_honoured(tmp_path: Path) -> None:
     pipeline.feed(b"\x00\x10" * 8000)  # one second of mono 8 kHz
     pipeline.finish()
     summary = pipeline.summary()
-    assert (summary["sample_rate"], summary["channels"]) == (8000, 1)
-    assert summary["duration_s"] == pytest.approx(1.0)
+    assert (summary.sample_rate, summary.channels) == (8000, 1)
+    assert summary.duration_s == pytest.approx(1.0)
     with wave.open(str(tmp_path / "rec.wav")) as wav:
         assert (wav.getframerate(), wav.getnchannels(), wav.getnframes()) == (8000, 1, 8000)
 
@@ -91,8 +91,8 @@ def test_a_reconnect_drops_the_old_sockets_partial_frame(tmp_path: Path) -> None
     pipeline.gap(0.5)
     pipeline.feed(left_only)
     pipeline.finish()
-    parties = pipeline.summary()["parties"]
-    assert parties["customer"]["peak_dbfs"] > -1 and parties["assistant"]["peak_dbfs"] < -90
+    parties = pipeline.summary().parties
+    assert parties["customer"].peak_dbfs > -1 and parties["assistant"].peak_dbfs < -90
 
 
 def test_pause_then_resume_keeps_call_time(tmp_path: Path) -> None:
@@ -103,7 +103,7 @@ def test_pause_then_resume_keeps_call_time(tmp_path: Path) -> None:
     pipeline.feed(b"\x00" * 1280 * 50)  # 1 s more, after a 0.3 s pause
     pipeline.finish()
     summary = pipeline.summary()
-    assert summary["duration_s"] == pytest.approx(2.3, abs=0.05)
+    assert summary.duration_s == pytest.approx(2.3, abs=0.05)
     with wave.open(str(tmp_path / "rec.wav")) as wav:
         assert wav.getnframes() / 16000 == pytest.approx(2.3, abs=0.05)
 
@@ -136,7 +136,7 @@ def test_garbage_stream_neither_crashes_nor_leaks(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert pipeline.malformed > 100
     assert peak < 32 * 1024 * 1024
-    assert pipeline.summary()["duration_s"] > 0
+    assert pipeline.summary().duration_s > 0
 
 
 async def _listen_to(

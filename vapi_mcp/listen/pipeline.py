@@ -12,16 +12,14 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from vapi_mcp.listen.analysis import AudioAnalyzer, AudioEvent
+from vapi_mcp.listen.analysis import AudioAnalyzer, AudioEvent, AudioSummary
 from vapi_mcp.listen.events import EventLog
 from vapi_mcp.listen.frames import (
     AudioFormat,
     FormatFrame,
-    MalformedFrame,
     MessageFrame,
     PcmBuffer,
     TranscriptFrame,
@@ -113,7 +111,7 @@ class AudioPipeline:
         elif isinstance(frame, MessageFrame):
             if frame.type not in _SUPPRESSED_MESSAGES:
                 self.log.append("vapi.message", {"type": frame.type, "message": frame.data})
-        elif isinstance(frame, MalformedFrame):
+        else:  # MalformedFrame
             self.malformed += 1
             if self.malformed <= 5 or self.malformed % 100 == 0:
                 log.info("call %s: malformed listen frame #%d (%s)", self.call_id, self.malformed, frame.reason)
@@ -177,5 +175,6 @@ class AudioPipeline:
         for event in events:
             self.log.append(event.type, event.data)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> AudioSummary:
+        """The audio summary so far (DESIGN §7): a typed snapshot; ``model_dump()`` is the JSON object."""
         return self.analyzer.summary()

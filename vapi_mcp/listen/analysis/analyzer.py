@@ -1,0 +1,264 @@
+"""AudioAnalyzer: one call's audio in, events and the running summary out (sans-I/O).
+
+It cuts the stream into fixed windows on a grid that does not depend on how the stream was cut into
+blocks (a partial window is carried over to the next :meth:`AudioAnalyzer.process` call), so the same audio
+gives the same result whatever the block sizes, and composes the parts: window energies and levels, the
+noise floor, voice runs, the call timeline and the sparkline.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from vapi_mcp.listen.analysis.levels import DB_FLOOR, PeakMeter, WindowEnergy, dbfs, window_energy_at
+from vapi_mcp.listen.analysis.noisefloor import NoiseFloor
+from vapi_mcp.listen.analysis.sparkline import Sparkline
+from vapi_mcp.listen.analysis.summary import PARTIES, AudioSummary, PartySummary, SpeechSegment
+from vapi_mcp.listen.analysis.timeline import AudioEvent, CallTimeline, Segment
+from vapi_mcp.listen.analysis.voice import Transition, VoiceRuns
+from vapi_mcp.listen.frames import AudioFormat
+
+__all__ = ["AudioAnalyzer"]
+
+_DIGITAL_SILENCE_DBFS = -90.0  # windows quieter than this are ignored by the noise-floor tracker
+_UNMEASURED = PartySummary(
+    talk_s=0.0,
+    talk_ratio=0.0,
+    turns=0,
+    mean_dbfs=DB_FLOOR,
+    peak_dbfs=DB_FLOOR,
+    clipping_ratio=0.0,
+    speaking=False,
+    measured=False,
+    noise_floor_dbfs=None,
+)
+
+
+class AudioAnalyzer:
+    """Voice activity per party, dead air, overlaps and the running summary of one call's audio.
+
+    Fed ``int16`` blocks of shape ``(n, channels)`` (any length, any cut); returns :class:`AudioEvent`
+    values. A window is voiced when its energy is above ``floor + floor_margin_db`` *and* above
+    ``abs_floor_dbfs``, so a telephony line hiss (-60…-45 dBFS) never counts as speech.
+    """
+
+    def __init__(
+        self,
+        fmt: AudioFormat | None = None,
+        *,
+        call_id: str = "",
+        silence_threshold_s: float = 2.0,
+        window_s: float = 0.02,
+        hangover_s: float = 0.35,
+        min_speech_s: float = 0.12,
+        min_overlap_s: float = 0.2,
+        max_segments: int = 200,
+        sparkline_width: int = 48,
+        floor_margin_db: float = 10.0,
+        abs_floor_dbfs: float = -55.0,
+    ) -> None:
+        self._fmt = fmt = fmt if fmt is not None else AudioFormat()
+        self.call_id = call_id
+        sr, ch = fmt.sample_rate, fmt.channels
+        self._sr, self._ch = sr, ch
+        self._win = win = max(1, round(window_s * sr))
+        hang = max(0, math.ceil(round(hangover_s * sr) / win - 1e-9))
+        min_win = max(1, math.ceil(round(min_speech_s * sr) / win - 1e-9))
+        self._margin = 10.0 ** (floor_margin_db / 10.0)
+        self._abs_e = window_energy_at(abs_floor_dbfs, win)
+
+        self._carry = np.zeros((win, ch), dtype=np.int16)
+        self._carry_n = 0
+        self._nwin = 0  # windows analysed; window k covers samples [offset + k*win, offset + (k+1)*win)
+        self._clock = 0  # stream samples received, plus gaps
+        self._gaps = 0
+        self._finished = False
+
+        self._energy = WindowEnergy(win, ch)
+        self._peaks = PeakMeter(ch)
+        self._floor = NoiseFloor(ch, sr / win, window_energy_at(_DIGITAL_SILENCE_DBFS, win))
+        self._runs = VoiceRuns(ch, win, hang, min_win)
+        self._spark = Sparkline(sr, ch, sparkline_width)
+        self._timeline = CallTimeline(
+            sr,
+            ch,
+            silence_threshold_s=silence_threshold_s,
+            min_overlap_s=min_overlap_s,
+            max_segments=max_segments,
+            sparkline=self._spark,
+        )
+
+    @property
+    def format(self) -> AudioFormat:
+        return self._fmt
+
+    @property
+    def duration_s(self) -> float:
+        return self._clock / self._sr
+
+    # ------------------------------------------------------------------------------------------ input
+    def process(self, block: np.ndarray) -> list[AudioEvent]:
+        """Analyse the next audio; returns the events it completed, in time order. Ignored after :meth:`finish`."""
+        x = self._checked(block)
+        n = x.shape[0]
+        if n == 0 or self._finished:
+            return []
+        self._clock += n
+        win, have = self._win, self._carry_n
+        if have:
+            if have + n < win:
+                self._carry[have : have + n] = x
+                self._carry_n = have + n
+                return []
+            x = np.concatenate((self._carry[:have], x))
+            n += have
+        nw = n // win
+        used = nw * win
+        self._carry_n = n - used
+        if self._carry_n:
+            self._carry[: self._carry_n] = x[used:]
+        events: list[AudioEvent] = []
+        if nw:
+            self._analyse(x[:used], nw, events)
+        if self._spark.outgrown(self._clock):
+            self._spark.fit(self._clock)
+        return events
+
+    def skip(self, duration_s: float) -> list[AudioEvent]:
+        """A hole in the stream (the socket was reconnecting): ``duration_s`` of unknown audio.
+
+        Open segments end where their voice ended, before the gap; the gap counts neither as talk nor as
+        silence (dead air restarts after it), and a partial window before it is dropped.
+        """
+        if not math.isfinite(duration_s) or duration_s < 0:
+            raise ValueError("duration_s must be a finite number >= 0")
+        if self._finished:
+            return []
+        events: list[AudioEvent] = []
+        self._flush_runs(events)
+        gap_start = self._clock
+        self._timeline.check_silence(gap_start, events)
+        gap = round(duration_s * self._sr)
+        self._clock += gap
+        self._gaps += gap
+        self._timeline.gap(gap_start, self._clock)
+        self._carry_n = 0
+        self._runs.offset = self._clock - self._nwin * self._win
+        self._spark.fit(self._clock)
+        return events
+
+    def finish(self) -> list[AudioEvent]:
+        """End of stream: close open segments. Idempotent."""
+        if self._finished:
+            return []
+        events: list[AudioEvent] = []
+        self._flush_runs(events)
+        self._timeline.check_silence(self._clock, events)
+        self._finished = True
+        return events
+
+    def _checked(self, block: np.ndarray) -> np.ndarray:
+        # The annotation says ndarray, but the block comes from callers' code at run time: check it anyway.
+        if not isinstance(block, np.ndarray) or block.dtype != np.int16:  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError("block must be an int16 numpy array")
+        if block.ndim == 1 and self._ch == 1:
+            return block.reshape(-1, 1)
+        if block.ndim != 2 or block.shape[1] != self._ch:
+            raise ValueError(f"block must have shape (n, {self._ch})")
+        return block
+
+    # ------------------------------------------------------------------------------------------ per block
+    def _analyse(self, x: np.ndarray, nw: int, events: list[AudioEvent]) -> None:
+        """All whole windows of one block: energies, floors and voiced flags vectorised, then segment runs."""
+        sq, energy = self._energy(x, nw)
+        self._peaks.update(sq)
+        k0 = self._nwin
+        threshold = self._floor.floors(energy, k0) * self._margin
+        np.maximum(threshold, self._abs_e, out=threshold)
+        voiced = energy > threshold
+        self._nwin = k1 = k0 + nw
+        transitions: list[Transition] = []
+        for c, run in enumerate(self._runs.runs):
+            idx = voiced[:, c].nonzero()[0]
+            if idx.size or run.is_open:
+                self._runs.scan(c, idx, energy[:, c], k0, k1, transitions)
+        if transitions:
+            transitions.sort()
+            self._timeline.replay(transitions, events)
+        if self._timeline.silence_pending:
+            self._timeline.check_silence(self._runs.at(k1), events)
+
+    def _flush_runs(self, events: list[AudioEvent]) -> None:
+        """Close every open run now (gap or end of stream), trimmed to where its voice ended."""
+        out: list[Transition] = []
+        self._runs.flush(self._nwin, out)
+        out.sort()
+        self._timeline.replay(out, events)
+
+    # ------------------------------------------------------------------------------------------ summary
+    def summary(self) -> AudioSummary:
+        """The audio summary of DESIGN §7, a fresh snapshot (``model_dump()`` is the JSON object)."""
+        sr, clock, tl = self._sr, self._clock, self._timeline
+        duration = clock / sr
+        voice_end = [self._runs.voice_end(c) if tl.open[c] is not None else None for c in range(self._ch)]
+        overlap, interruptions = tl.overlap, tl.interruptions
+        if self._ch == 2 and voice_end[0] is not None and voice_end[1] is not None:
+            ongoing = min(voice_end[0], voice_end[1]) - max(tl.open[0] or 0, tl.open[1] or 0)
+            if ongoing >= tl.min_overlap:
+                overlap += ongoing
+                interruptions += 1
+        current = 0 if tl.sil_start is None else max(0, clock - tl.sil_start)
+        segments = list(tl.segments)
+        segments += [Segment(c, s, clock) for c, s in enumerate(tl.open) if s is not None]
+        segments.sort(key=lambda seg: seg.start)
+        return AudioSummary(
+            call_id=self.call_id,
+            sample_rate=sr,
+            channels=self._ch,
+            duration_s=round(duration, 3),
+            parties={name: self._party(c, duration, voice_end) for c, name in enumerate(PARTIES)},
+            overlap_s=tl.seconds(overlap),
+            longest_silence_s=tl.seconds(max(tl.longest, current)),
+            current_silence_s=tl.seconds(current),
+            interruptions=interruptions,
+            segments=[
+                SpeechSegment(party=PARTIES[seg.channel], start_s=tl.seconds(seg.start), end_s=tl.seconds(seg.end))
+                for seg in segments[-(tl.segments.maxlen or 1) :]
+            ],
+            sparkline={name: self._sparkline(c, voice_end) for c, name in enumerate(PARTIES)},
+            gaps_s=tl.seconds(self._gaps),
+            finished=self._finished,
+        )
+
+    def _sparkline(self, c: int, voice_end: list[int | None]) -> str:
+        if c >= self._ch:
+            return ""
+        start, end = self._timeline.open[c], voice_end[c]
+        return self._spark.render(c, self._clock, (start, end) if start is not None and end is not None else None)
+
+    def _party(self, c: int, duration: float, voice_end: list[int | None]) -> PartySummary:
+        if c >= self._ch:  # mono: the one channel is reported as the customer
+            return _UNMEASURED
+        tl = self._timeline
+        talk, esum, ecount = tl.talk[c], tl.esum[c], tl.ecount[c]
+        start, end = tl.open[c], voice_end[c]
+        if start is not None and end is not None:
+            run = self._runs.runs[c]
+            talk += end - start
+            esum += run.esum
+            ecount += run.ecount
+        samples = self._nwin * self._win
+        floor = self._floor.current(c)
+        return PartySummary(
+            talk_s=tl.seconds(talk),
+            talk_ratio=round(talk / self._sr / duration, 4) if duration > 0 else 0.0,
+            turns=tl.turns[c],
+            mean_dbfs=round(dbfs(esum / (ecount * self._win)) if ecount else DB_FLOOR, 2),
+            peak_dbfs=round(dbfs(self._peaks.peak2[c]), 2),
+            clipping_ratio=round(self._peaks.clipped[c] / samples, 6) if samples else 0.0,
+            speaking=start is not None,
+            measured=True,
+            noise_floor_dbfs=round(dbfs(floor / self._win), 2) if math.isfinite(floor) else None,
+        )
