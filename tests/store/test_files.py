@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import logging
 import os
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from vapi_mcp.errors import InvalidInput
+from vapi_mcp.errors import DataDirUnsafe, InvalidInput
 from vapi_mcp.store.files import CallStorage, default_data_dir, make_private_dirs, open_private, validate_call_id
 
 
@@ -126,3 +128,164 @@ def test_default_data_dir_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     assert default_data_dir() == tmp_path / "xdg" / "vapi-mcp"
     monkeypatch.setenv("VAPI_MCP_DATA_DIR", "~/calls-data")
     assert default_data_dir() == tmp_path / "home" / "calls-data"
+
+
+# ------------------------------------------------------------------ issue 8, defect 7: symlinks and loose modes
+
+CALL = "7420f27a-30fd-4f49-a995-5549ae7cc00d"
+NOBODY = 65534
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A folder outside the data dir holding a file an attacker would like us to append to and chmod."""
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    target = folder / "events.jsonl"
+    target.write_bytes(b"precious\n")
+    target.chmod(0o644)
+    return folder
+
+
+def untouched(folder: Path) -> bool:
+    target = folder / "events.jsonl"
+    return target.read_bytes() == b"precious\n" and mode_of(target) == 0o644
+
+
+def test_the_reported_attack_is_refused(
+    tmp_path: Path, outside: Path, permissive_umask: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """calls/ pre-created 0777 and calls/<id> a symlink: refused, nothing outside touched, calls/ repaired."""
+    root = tmp_path / "data"
+    (root / "calls").mkdir(parents=True)
+    (root / "calls").chmod(0o777)
+    (root / "calls" / CALL).symlink_to(outside, target_is_directory=True)
+    storage = CallStorage(root)
+    with caplog.at_level(logging.WARNING, logger="vapi_mcp.store.files"):
+        with pytest.raises(DataDirUnsafe, match="symbolic link"):
+            storage.events_path(CALL)
+    assert mode_of(root / "calls") == 0o700
+    assert any("777" in r.getMessage() and "700" in r.getMessage() for r in caplog.records)
+    # The path the old code handed to the event log: open_private refuses it by itself too.
+    for mode in ("ab", "a+b", "wb", "r+b", "rb"):
+        with pytest.raises(DataDirUnsafe):
+            open_private(root / "calls" / CALL / "events.jsonl", mode)
+    assert untouched(outside)
+
+
+def test_a_symlinked_calls_folder_is_refused(tmp_path: Path, outside: Path) -> None:
+    root = tmp_path / "data"
+    root.mkdir()
+    (outside / CALL).mkdir()
+    (root / "calls").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(DataDirUnsafe, match="calls is a symbolic link"):
+        CallStorage(root).recording_path(CALL)
+    assert untouched(outside)
+
+
+@pytest.mark.parametrize("mode", ["ab", "a+b", "wb", "w+b", "r+b", "rb", "xb"])
+def test_a_symlinked_file_is_refused_and_left_as_it_was(tmp_path: Path, outside: Path, mode: str) -> None:
+    folder = CallStorage(tmp_path / "data").call_dir(CALL)
+    (folder / "events.jsonl").symlink_to(outside / "events.jsonl")
+    with pytest.raises((DataDirUnsafe, FileExistsError)):
+        open_private(folder / "events.jsonl", mode)
+    assert untouched(outside)  # not appended, not truncated, not chmod-ed
+
+
+def test_a_hard_link_is_refused(tmp_path: Path, outside: Path) -> None:
+    folder = CallStorage(tmp_path / "data").call_dir(CALL)
+    os.link(outside / "events.jsonl", folder / "events.jsonl")
+    with pytest.raises(DataDirUnsafe, match="hard links"):
+        open_private(folder / "events.jsonl", "ab")
+    assert untouched(outside)
+
+
+@pytest.mark.parametrize("mode", ["ab", "rb", "r+b"])
+def test_a_planted_fifo_is_refused_at_once(tmp_path: Path, mode: str) -> None:
+    folder = CallStorage(tmp_path / "data").call_dir(CALL)
+    fifo = folder / "recording.wav"
+    os.mkfifo(fifo)
+    outcome: list[BaseException | None] = []
+
+    def attempt() -> None:
+        try:
+            open_private(fifo, mode).close()
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(5)
+    if worker.is_alive():  # a blocking open waits for a peer: be that peer, so the test ends, and fail
+        os.close(os.open(fifo, os.O_RDWR | os.O_NONBLOCK))
+        worker.join(5)
+        pytest.fail("open_private blocked on a FIFO")
+    assert len(outcome) == 1 and isinstance(outcome[0], DataDirUnsafe)
+
+
+def test_a_file_where_the_call_folder_should_be_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    (root / "calls").mkdir(parents=True)
+    (root / "calls" / CALL).write_bytes(b"")
+    with pytest.raises(DataDirUnsafe, match="not a folder"):
+        CallStorage(root).call_dir(CALL)
+
+
+def test_loose_folders_of_ours_are_repaired_and_logged(
+    tmp_path: Path, permissive_umask: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "data"
+    (root / "calls" / CALL).mkdir(parents=True)
+    root.chmod(0o777)
+    (root / "calls").chmod(0o755)
+    (root / "calls" / CALL).chmod(0o770)
+    loose_file = root / "calls" / CALL / "events.jsonl"
+    loose_file.write_bytes(b"old\n")
+    loose_file.chmod(0o666)
+    with caplog.at_level(logging.WARNING, logger="vapi_mcp.store.files"):
+        path = CallStorage(root).events_path(CALL)
+        with open_private(path, "ab") as f:
+            f.write(b"new\n")
+    assert [mode_of(p) for p in (root, root / "calls", root / "calls" / CALL, loose_file)] == [0o700] * 3 + [0o600]
+    assert loose_file.read_bytes() == b"old\nnew\n"
+    assert len([r for r in caplog.records if "set it to 700" in r.getMessage()]) == 3
+
+
+def test_open_private_tightens_its_folder(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = tmp_path / "f"
+    folder.mkdir()
+    folder.chmod(0o755)
+    with caplog.at_level(logging.WARNING, logger="vapi_mcp.store.files"), open_private(folder / "x", "wb") as f:
+        f.write(b"x")
+    assert mode_of(folder) == 0o700 and caplog.records
+
+
+def test_a_symlinked_data_dir_is_the_operators_choice(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real, target_is_directory=True)
+    path = CallStorage(tmp_path / "link").events_path(CALL)
+    assert path == real / "calls" / CALL / "events.jsonl"
+    with open_private(path, "ab") as f:
+        f.write(b"ok\n")
+    assert (real / "calls" / CALL / "events.jsonl").read_bytes() == b"ok\n"
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chown to another user needs root")
+
+
+@needs_root
+@pytest.mark.parametrize("which", ["root", "calls", "call", "file"])
+def test_another_users_entries_are_refused_not_repaired(tmp_path: Path, which: str) -> None:
+    root = tmp_path / "data"
+    storage = CallStorage(root)
+    folder = storage.call_dir(CALL)
+    (folder / "events.jsonl").write_bytes(b"theirs\n")
+    target = {"root": root, "calls": root / "calls", "call": folder, "file": folder / "events.jsonl"}[which]
+    target.chmod(0o777 if target.is_dir() else 0o666)
+    os.chown(target, NOBODY, NOBODY)
+    with pytest.raises(DataDirUnsafe, match="another user"):
+        open_private(storage.events_path(CALL), "ab")
+    assert stat.S_IMODE(target.stat().st_mode) in (0o777, 0o666)  # not chmod-ed
+    assert (folder / "events.jsonl").read_bytes() == b"theirs\n"

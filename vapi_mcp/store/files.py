@@ -2,19 +2,38 @@
 
 Event journals and recordings hold what customers said on the phone, so everything here is private to the
 user running the server: folders 0700, files 0600, whatever the process umask. A call id comes from Vapi or
-from an agent's tool argument, so it is checked against a strict pattern before it becomes a path: no
-``..``, no separators, nothing that could point outside the data directory.
+from an agent's tool argument, so it passes the one id rule (:mod:`vapi_mcp.ids`) before it becomes a path.
+
+The data dir may also have been prepared, or tampered with, by someone else (issue 8, defect 7: ``calls/``
+pre-created 0777 and ``calls/<id>`` a symlink made the server append to, and ``chmod``, a file outside the
+data dir). So from the data dir down nothing is followed or trusted by name:
+
+- folders are walked with ``openat(..., O_NOFOLLOW | O_DIRECTORY)`` from the data dir's descriptor, and files
+  opened with ``O_NOFOLLOW`` inside their folder's descriptor: a symlink anywhere below the data dir is
+  refused, and nothing can be swapped between the check and the use;
+- an entry owned by another user is refused (:class:`~vapi_mcp.errors.DataDirUnsafe`): whoever owns a folder
+  decides what it holds;
+- a folder of ours that is too open (group or other bits) is repaired to 0700 and a warning is logged, since
+  that is what a loose umask or an old version leaves behind; a hard-linked file (``st_nlink > 1``) is
+  refused, as it may be someone's file linked in while the folder was open.
+
+The data dir itself is the operator's choice: symlinks in *its* path are followed (resolved once per use),
+and only its owner and write bits are checked (an existing 0755 data dir is left alone; a group- or
+world-writable one of ours is tightened, since anyone could otherwise replace ``calls/``).
 """
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
-import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from vapi_mcp.errors import InvalidInput
+from vapi_mcp.errors import DataDirUnsafe
+from vapi_mcp.ids import validate_id
 
 __all__ = [
     "EVENTS_FILENAME",
@@ -26,23 +45,21 @@ __all__ = [
     "validate_call_id",
 ]
 
+log = logging.getLogger(__name__)
+
 EVENTS_FILENAME = "events.jsonl"
 RECORDING_FILENAME = "recording.wav"
 
-_CALL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _DIR_MODE = 0o700
 _FILE_MODE = 0o600
+_NOT_FOLLOWED = (errno.ELOOP, errno.ENOTDIR, errno.EMLINK, errno.ENXIO)  # how O_NOFOLLOW/O_DIRECTORY refuse
+_LOOSE_ROOT = stat.S_IWGRP | stat.S_IWOTH  # a data dir others may write to lets them replace calls/
 
 
 def validate_call_id(call_id: str) -> str:
-    """Return ``call_id`` if it is safe to use as one path component, else raise :class:`InvalidInput`.
-
-    ``fullmatch`` rather than ``match`` with ``$``: ``$`` would accept a trailing newline.
-    """
-    if not isinstance(call_id, str) or _CALL_ID.fullmatch(call_id) is None:
-        shown = call_id[:80] if isinstance(call_id, str) else type(call_id).__name__
-        raise InvalidInput(f"invalid call id {shown!r}: expected 1-64 characters among A-Z a-z 0-9 _ -")
-    return call_id
+    """Return ``call_id`` if it passes the one id rule (:func:`vapi_mcp.ids.validate_id`), else raise
+    :class:`~vapi_mcp.errors.InvalidInput`. Kept here for the callers that import it from storage."""
+    return validate_id(call_id)
 
 
 def default_data_dir() -> Path:
@@ -90,6 +107,64 @@ def make_private_dirs(path: Path) -> Path:
     return path
 
 
+# ---------------------------------------------------------------------------------------------- checks
+
+
+def _unsafe_entry(shown: Path, kind: str) -> DataDirUnsafe:
+    """Say why ``shown`` could not be opened without following it (the ``lstat`` only words the message)."""
+    try:
+        st = os.lstat(shown)
+    except OSError:
+        return DataDirUnsafe(f"{shown} could not be opened safely as a {kind}")
+    if stat.S_ISLNK(st.st_mode):
+        return DataDirUnsafe(f"{shown} is a symbolic link; refusing to follow it out of the data dir")
+    return DataDirUnsafe(f"{shown} is not a {kind} (mode {stat.filemode(st.st_mode)})")
+
+
+def _open_owned(
+    target: str | Path, flags: int, shown: Path, kind: str, then: Callable[[int, os.stat_result], None], **kw: Any
+) -> int:
+    """``os.open`` then ``fstat``: refuse what could not be opened unfollowed, or another user's entry (never
+    repaired), then run ``then(fd, stat)`` for the kind-specific checks. Returns a descriptor the caller closes.
+    """
+    try:
+        fd = os.open(target, flags, _FILE_MODE, **kw)
+    except OSError as exc:
+        if exc.errno in _NOT_FOLLOWED:
+            raise _unsafe_entry(shown, kind) from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid():
+            raise DataDirUnsafe(f"{shown} belongs to another user (uid {st.st_uid}); refusing to use it")
+        then(fd, st)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _open_dir(target: str | Path, shown: Path, *, dir_fd: int | None = None, root: bool = False) -> int:
+    """Open a folder of the data dir and check it; returns a descriptor the caller closes.
+
+    Below the data dir (``root=False``) a symlink is refused (``O_NOFOLLOW``) and any group or other bit is
+    repaired to 0700. The data dir itself (``root=True``) is reached through the operator's symlinks and
+    only repaired if others may write to it. Either way another user's folder is refused, never repaired.
+    """
+
+    def repair(fd: int, st: os.stat_result) -> None:
+        mode = stat.S_IMODE(st.st_mode)
+        if mode & (_LOOSE_ROOT if root else 0o077):
+            os.fchmod(fd, _DIR_MODE)
+            log.warning("data dir: %s had mode %o; set it to 700 (private to this user)", shown, mode)
+
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC | (0 if root else os.O_NOFOLLOW)
+    return _open_owned(target, flags, shown, "folder", repair, dir_fd=dir_fd)
+
+
+# ---------------------------------------------------------------------------------------------- files
+
+
 def _flags_for(mode: str) -> int:
     if "b" not in mode and "t" not in mode:
         mode += "t"
@@ -106,27 +181,61 @@ def _flags_for(mode: str) -> int:
     }
     if kind not in table:
         raise ValueError(f"unsupported file mode {mode!r}")
-    return table[kind] | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    return table[kind] | os.O_CLOEXEC
+
+
+def _open_file_at(dir_fd: int, name: str, flags: int, shown: Path) -> int:
+    """Open ``name`` in ``dir_fd``: never through a symlink, never a FIFO or device, never someone else's."""
+
+    def check(fd: int, st: os.stat_result) -> None:
+        if not stat.S_ISREG(st.st_mode):
+            raise DataDirUnsafe(f"{shown} is not a regular file (mode {stat.filemode(st.st_mode)})")
+        if st.st_nlink != 1:
+            raise DataDirUnsafe(f"{shown} has {st.st_nlink} hard links; refusing a file that may live elsewhere")
+        os.set_blocking(fd, True)
+        if flags & (os.O_WRONLY | os.O_RDWR):
+            if stat.S_IMODE(st.st_mode) != _FILE_MODE:
+                os.fchmod(fd, _FILE_MODE)
+            if flags & os.O_TRUNC:
+                os.ftruncate(fd, 0)
+
+    # O_NONBLOCK: opening a FIFO planted under our name must fail or return at once, not hang the server.
+    # O_TRUNC is held back until the checks pass, so a refused file is left exactly as it was.
+    opening = (flags & ~os.O_TRUNC) | os.O_NOFOLLOW | os.O_NONBLOCK
+    return _open_owned(name, opening, shown, "regular file", check, dir_fd=dir_fd)
 
 
 def open_private(path: Path, mode: str = "ab", **kwargs: Any) -> IO[Any]:
-    """``open()`` for our data files: a file this creates is 0600 from its first byte.
+    """``open()`` for our data files: private from the first byte, and never through a symlink.
 
-    ``os.open(..., 0o600)`` makes the file private at creation (no window where it is world-readable); a
-    writable open also ``fchmod``-s an existing regular file to 0600, so a file left by a looser tool or an
-    umask like 0o377 ends up exactly 0600. ``kwargs`` go to :func:`os.fdopen` (``buffering``, ``encoding``…).
+    The file's folder is opened with ``O_NOFOLLOW`` (a symlinked ``calls/<id>`` is refused) and must be ours
+    (a folder of ours that is too open is set to 0700, with a warning); the file itself is opened inside
+    that folder with ``O_NOFOLLOW`` and must be a regular file of ours with one link. A file this creates
+    is 0600 at creation (no window where it is world-readable); a writable open also sets an existing file
+    to exactly 0600. ``kwargs`` go to :func:`os.fdopen` (``buffering``, ``encoding``…). Refusals raise
+    :class:`~vapi_mcp.errors.DataDirUnsafe`; a refused file is not truncated, written or ``chmod``-ed.
     """
+    path = Path(path)
     flags = _flags_for(mode)
-    fd = os.open(path, flags, _FILE_MODE)
+    dir_fd = _open_dir(path.parent, path.parent)
     try:
-        if flags & (os.O_WRONLY | os.O_RDWR) and hasattr(os, "fchmod"):
-            st = os.fstat(fd)
-            if stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) != _FILE_MODE:
-                os.fchmod(fd, _FILE_MODE)
+        fd = _open_file_at(dir_fd, path.name, flags, path)
+    finally:
+        os.close(dir_fd)
+    try:
         return os.fdopen(fd, mode, **kwargs)
     except BaseException:
         os.close(fd)
         raise
+
+
+def _private_subdir(parent_fd: int, name: str, shown: Path) -> int:
+    """Create ``name`` (0700) under ``parent_fd`` unless it exists, then open and check it like any folder."""
+    try:
+        os.mkdir(name, _DIR_MODE, dir_fd=parent_fd)
+    except FileExistsError:
+        pass  # already there, or a concurrent creator won: checked like any existing entry
+    return _open_dir(name, shown, dir_fd=parent_fd)
 
 
 class CallStorage:
@@ -143,15 +252,24 @@ class CallStorage:
         return f"CallStorage(root={str(self._root)!r})"
 
     def call_dir(self, call_id: str) -> Path:
-        """``root/calls/<call_id>/``, created (0700, root included) if missing."""
+        """``root/calls/<call_id>/``, created (0700, root included) if missing, and checked if present.
+
+        The walk below the data dir goes from descriptor to descriptor with ``O_NOFOLLOW``, so the path
+        returned is the one that was checked. Raises ``InvalidInput`` for a bad id (before touching the disk)
+        and :class:`~vapi_mcp.errors.DataDirUnsafe` for a symlinked or foreign ``calls/`` or call folder.
+        """
         validate_call_id(call_id)
-        calls = self._root / "calls"
-        folder = calls / call_id
-        # Belt and braces: the pattern already forbids separators and dots, but the invariant that matters
-        # is "never outside root", so check it on the resolved path too.
-        if os.path.dirname(os.path.normpath(folder)) != os.path.normpath(calls):
-            raise InvalidInput(f"invalid call id {call_id!r}: escapes the data directory")
-        return make_private_dirs(folder)
+        root = Path(os.path.realpath(make_private_dirs(self._root)))
+        root_fd = _open_dir(root, root, root=True)
+        try:
+            calls_fd = _private_subdir(root_fd, "calls", root / "calls")
+            try:
+                os.close(_private_subdir(calls_fd, call_id, root / "calls" / call_id))
+            finally:
+                os.close(calls_fd)
+        finally:
+            os.close(root_fd)
+        return root / "calls" / call_id
 
     def events_path(self, call_id: str) -> Path:
         return self.call_dir(call_id) / EVENTS_FILENAME
