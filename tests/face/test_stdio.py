@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
@@ -15,7 +14,7 @@ from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 from mcp import Client, StdioServerParameters
 
-from tests.conftest import API_KEY
+from tests.test_transports import _child_env  # pyright: ignore[reportPrivateUsage]  # one child env for both
 from vapi_mcp.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,17 +59,6 @@ BAD_LINES: dict[str, tuple[bytes, Any, int]] = {
 }
 
 
-def _env(emulator: Emulator, data_dir: Path) -> dict[str, str]:
-    assert emulator.base_url is not None
-    return {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(data_dir),
-        "VAPI_API_KEY": API_KEY,
-        "VAPI_BASE_URL": emulator.base_url,
-        "VAPI_MCP_DATA_DIR": str(data_dir),
-    }
-
-
 class Wire:
     """Raw JSON-RPC lines to and from the server process; every stdout line must be JSON."""
 
@@ -103,7 +91,7 @@ async def stdio_server(emulator: Emulator, tmp_path: Path) -> AsyncGenerator[Wir
     data_dir.mkdir()
     with (tmp_path / "stderr.log").open("wb") as stderr:
         async with await anyio.open_process(
-            [sys.executable, "-c", SERVER], env=_env(emulator, data_dir), cwd=ROOT, stderr=stderr
+            [sys.executable, "-c", SERVER], env=_child_env(emulator, data_dir), cwd=ROOT, stderr=stderr
         ) as process:
             wire = Wire(process)
             try:
@@ -149,7 +137,9 @@ async def test_the_sdk_client_is_served_over_run_stdio(emulator: Emulator, tmp_p
     """The modern era (the raw test above speaks the handshake era)."""
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    params = StdioServerParameters(command=sys.executable, args=["-c", SERVER], env=_env(emulator, data_dir), cwd=ROOT)
+    params = StdioServerParameters(
+        command=sys.executable, args=["-c", SERVER], env=_child_env(emulator, data_dir), cwd=ROOT
+    )
     with anyio.fail_after(60):
         async with Client(params) as client:
             assert client.protocol_version == "2026-07-28"
