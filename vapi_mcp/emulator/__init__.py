@@ -13,8 +13,9 @@ listen stream.
 from __future__ import annotations
 
 from vapi_mcp.emulator.app import Emulator
+from vapi_mcp.emulator.options import EmulatorOptions, FaultRule
 from vapi_mcp.emulator.runner import running_emulator, serve_forever
-from vapi_mcp.emulator.state import ControlRecord, EmulatorOptions, FaultRule, RequestRecord
+from vapi_mcp.emulator.state import ControlRecord, RequestRecord
 
 __all__ = [
     "ControlRecord",

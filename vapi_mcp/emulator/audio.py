@@ -7,27 +7,16 @@ the scenario and of the *sample position* at which each side effect arrived, nev
 how rendering was chunked, so a test can replay a call exactly and compare the listen side's measurements
 with :meth:`CallAudio.actual_ground_truth`.
 
-Why the audio looks the way it does: an energy-based analyser must see what a phone call gives it. So
-there is always a telephony-band noise floor, and speech is a voiced harmonic signal (f0 110-220 Hz,
-vibrato, falling intonation) shaped by a ~4-5 Hz syllabic envelope and cut into words by 60-180 ms gaps
-(never 200 ms: a silence detector must not split an utterance), starting and ending exactly on the
-scripted boundaries, normalised to the utterance's RMS level.
-
-Why it is cheap: a benchmark streams hundreds of calls from one process. Noise comes from one shared,
-precomputed circular loop (a call starts at a seed-dependent offset); each utterance's waveform is
-synthesised once, vectorised, when it starts, and shared between calls through a bounded cache; a render is
-then a slice copy, a slice add per voice and one conversion, with no per-sample Python.
+How the audio is made, and why it is cheap to stream, is :mod:`vapi_mcp.emulator.synth`.
 """
 
 from __future__ import annotations
 
 import bisect
-import functools
 import heapq
 import itertools
 import logging
 import random
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from vapi_mcp.emulator.scenario import PARTIES, VAPI_ROLE, GroundTruth, Party, Scenario, Utterance, truth_of
+from vapi_mcp.emulator.synth import NOISE_LOOP, WAVES, WaveSpec, noise_loop
 
 __all__ = ["ODD_SIZES", "CallAudio"]
 
@@ -44,133 +34,6 @@ ODD_SIZES = (1, 1279, 1283, 3, 640, 2561)  # message sizes that ignore sample (a
 SAY_S_PER_CHAR = 0.065
 SAY_MIN_S, SAY_MAX_S = 0.6, 8.0
 DEFER_GAP_S = 0.4  # a scripted assistant line pushed back by a say resumes this long after it
-FULL_SCALE = 32768.0  # dBFS here is 20*log10(rms / 32768), the convention of the audio summary
-
-_NOISE_LOOP = 1 << 17  # samples (8.2 s at 16 kHz): long enough that nobody hears the loop
-_WORD_S = (0.18, 0.55)
-_GAP_S = (0.06, 0.18)
-_RAMP_S = 0.006
-_WAVE_CACHE_BYTES = 64 << 20
-
-
-# --- synthesis (pure functions of their arguments, cached) ------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=8)
-def _noise_loop(sample_rate: int, noise_dbfs: float, channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """A circular telephone-band (300-3400 Hz) noise loop at ``noise_dbfs`` RMS, as int16 and as float32.
-
-    Shaped in the frequency domain, so the loop wraps around without a seam. The float copy holds the same
-    integer values: adding no speech to it then converting gives exactly the int16 copy, which lets
-    :meth:`CallAudio.render` skip the float path when nobody speaks without changing a single byte.
-    """
-    rng = np.random.default_rng(0x5EED)
-    freqs = np.fft.rfftfreq(_NOISE_LOOP, 1 / sample_rate)
-    band = (freqs >= 300) & (freqs <= min(3400, 0.45 * sample_rate))
-    spectrum = rng.standard_normal((channels, freqs.size)) + 1j * rng.standard_normal((channels, freqs.size))
-    noise = np.fft.irfft(spectrum * band, n=_NOISE_LOOP, axis=1)
-    noise *= FULL_SCALE * 10 ** (noise_dbfs / 20) / np.sqrt(np.mean(noise**2, axis=1, keepdims=True))
-    as_int = np.ascontiguousarray(np.clip(np.rint(noise.T), -32768, 32767).astype("<i2"))
-    if channels == 1:
-        as_int = as_int[:, 0].copy()
-    as_float = as_int.astype(np.float32)
-    as_int.flags.writeable = as_float.flags.writeable = False
-    return as_int, as_float
-
-
-@dataclass(frozen=True)
-class _WaveSpec:
-    """Everything one utterance's waveform depends on (so it is also the cache key)."""
-
-    sample_rate: int
-    n: int
-    f0: float
-    harmonics: tuple[float, ...]
-    vibrato_hz: float
-    vibrato_depth: float
-    level_dbfs: float
-    seed: tuple[int, ...]
-
-
-def _word_gate(spec: _WaveSpec, rng: random.Random) -> np.ndarray:
-    """Words of 180-550 ms at slightly varying loudness, separated by 60-180 ms of nothing, ramped at the edges."""
-    sr, n = spec.sample_rate, spec.n
-    gate = np.zeros(n, dtype=np.float32)
-    ramp_n = max(1, int(_RAMP_S * sr))
-    ramp = (0.5 - 0.5 * np.cos(np.linspace(0, np.pi, ramp_n))).astype(np.float32)
-    min_word = int(0.15 * sr)
-    start = 0
-    while start < n:
-        end = start + int(rng.uniform(*_WORD_S) * sr)
-        gap = int(rng.uniform(*_GAP_S) * sr)
-        if n - end < gap + min_word:  # no room for a gap and one more word: this word runs to the end
-            end = n
-        gate[start:end] = rng.uniform(0.75, 1.0)
-        if end - start > 2 * ramp_n:
-            gate[start : start + ramp_n] *= ramp
-            gate[end - ramp_n : end] *= ramp[::-1]
-        start = end + gap
-    return gate
-
-
-def _synthesize(spec: _WaveSpec) -> np.ndarray:
-    """A voiced, speech-like waveform of ``spec.n`` samples at ``spec.level_dbfs`` RMS (float32, read-only).
-
-    float32 throughout except the phase accumulator: numpy's float32 ``sin`` is vectorised (about 0.5 ns a
-    sample here), its float64 one is ten times slower, and synthesis is most of what a new utterance costs.
-    """
-    rng = random.Random(repr(spec.seed))  # str seeds hash with SHA-512: stable across processes
-    sr, n = spec.sample_rate, spec.n
-    two_pi = np.float32(2 * np.pi)
-    t = np.arange(n, dtype=np.float32) * np.float32(1 / sr)
-    # Intonation: a falling line with one slow rise and fall, times vibrato.
-    drift = np.sin(t * np.float32(2 * np.pi * rng.uniform(0.3, 0.8)) + np.float32(rng.uniform(0, 6)))
-    pitch = np.float32(1.06) - t * np.float32(0.12 * sr / n) + np.float32(0.04) * drift
-    pitch *= np.float32(1) + np.float32(spec.vibrato_depth) * np.sin(t * np.float32(2 * np.pi * spec.vibrato_hz))
-    phase = np.cumsum(pitch, dtype=np.float64)
-    phase *= 2 * np.pi * spec.f0 / sr
-    phase %= 2 * np.pi
-    phase32 = phase.astype(np.float32)
-    voiced = np.zeros(n, dtype=np.float32)
-    for k, amplitude in enumerate(spec.harmonics, start=1):
-        if k * spec.f0 * 1.2 < sr / 2:
-            voiced += np.float32(amplitude) * np.sin(phase32 * np.float32(k) + np.float32(rng.uniform(0, 2 * np.pi)))
-    # Syllables: the loudness swells and dips (to 40 %) four to five times a second.
-    syllables = np.cos(t * (two_pi * np.float32(rng.uniform(4.0, 5.0))) + np.float32(rng.uniform(0, 2 * np.pi)))
-    syllables *= np.float32(0.3)
-    syllables += np.float32(0.7)
-    voiced *= syllables
-    voiced *= _word_gate(spec, rng)
-    rms = float(np.sqrt(np.mean(np.square(voiced, dtype=np.float64))))
-    voiced *= np.float32(FULL_SCALE * 10 ** (spec.level_dbfs / 20) / max(rms, 1e-9))
-    voiced.flags.writeable = False
-    return voiced
-
-
-class _WaveCache:
-    """Waveforms shared between calls (500 calls of one scenario synthesise it once), bounded in bytes."""
-
-    def __init__(self, budget: int) -> None:
-        self._budget = budget
-        self._size = 0
-        self._waves: OrderedDict[_WaveSpec, np.ndarray] = OrderedDict()
-
-    def get(self, spec: _WaveSpec) -> np.ndarray:
-        wave = self._waves.get(spec)
-        if wave is not None:
-            self._waves.move_to_end(spec)
-            return wave
-        wave = _synthesize(spec)
-        self._waves[spec] = wave
-        self._size += wave.nbytes
-        while self._size > self._budget and len(self._waves) > 1:
-            _, old = self._waves.popitem(last=False)
-            self._size -= old.nbytes
-        return wave
-
-
-_WAVES = _WaveCache(_WAVE_CACHE_BYTES)
-
 
 # --- the call --------------------------------------------------------------------------------------------------
 
@@ -184,11 +47,11 @@ class _Voice:
     start: int
     length: int
     level_dbfs: float
-    spec: _WaveSpec
+    spec: WaveSpec
     scripted: bool
     version: int = 0  # bumped when a say pushes the voice back: its queued text events go stale
     open_at: int | None = None  # start of the audible piece in progress
-    pieces: list[tuple[int, int]] = field(default_factory=list)  # audible pieces already closed
+    pieces: list[tuple[int, int]] = field(default_factory=list[tuple[int, int]])  # audible pieces already closed
     wave: np.ndarray | None = None  # held only while the voice is being rendered
 
     @property
@@ -219,11 +82,11 @@ class CallAudio:
         self._pos = 0
         self._ended = False
         self._muted: dict[str, bool] = dict.fromkeys(PARTIES, False)
-        self._noise_i, self._noise_f = _noise_loop(self._sr, scenario.noise_dbfs, scenario.channels)
+        self._noise_i, self._noise_f = noise_loop(self._sr, scenario.noise_dbfs, scenario.channels)
         # The seed picks where this call reads the shared noise loop and what each party's voice sounds like:
         # a woman's-range customer and a man's-range assistant, so the two channels are easy to tell apart.
         rng = random.Random(f"call:{scenario.seed}")
-        self._noise_offset = rng.randrange(_NOISE_LOOP)
+        self._noise_offset = rng.randrange(NOISE_LOOP)
         self._timbre = {
             "customer": (rng.uniform(185, 215), rng.uniform(4.8, 6.2), rng.uniform(0.01, 0.02)),
             "assistant": (rng.uniform(115, 140), rng.uniform(4.8, 6.2), rng.uniform(0.01, 0.02)),
@@ -300,18 +163,18 @@ class CallAudio:
             self._active.append(pending.pop(0))
         muted = self._muted
         speaking = [v for v in self._active if not muted[v.party]] if not self._ended else []
-        at = (self._noise_offset + start) % _NOISE_LOOP
+        at = (self._noise_offset + start) % NOISE_LOOP
         if not speaking:
             out = (
                 self._noise_i[at : at + n_frames]
-                if at + n_frames <= _NOISE_LOOP
+                if at + n_frames <= NOISE_LOOP
                 else self._noise_wrap(self._noise_i, at, n_frames)
             )
             pcm = out.tobytes()
         else:
             buf = (
                 self._noise_f[at : at + n_frames].copy()
-                if at + n_frames <= _NOISE_LOOP
+                if at + n_frames <= NOISE_LOOP
                 else self._noise_wrap(self._noise_f, at, n_frames)
             )
             stereo = buf.ndim == 2
@@ -321,7 +184,7 @@ class CallAudio:
                     continue
                 wave = v.wave
                 if wave is None:
-                    wave = v.wave = _WAVES.get(v.spec)
+                    wave = v.wave = WAVES.get(v.spec)
                 if stereo:
                     buf[a - start : b - start, v.channel] += wave[a - v.start : b - v.start]
                 else:
@@ -506,7 +369,7 @@ class CallAudio:
         scripted: bool = False,
     ) -> _Voice:
         f0, vibrato_hz, vibrato_depth = self._timbre[party]
-        spec = _WaveSpec(self._sr, length, f0, self._harmonics[party], vibrato_hz, vibrato_depth, level, seed)
+        spec = WaveSpec(self._sr, length, f0, self._harmonics[party], vibrato_hz, vibrato_depth, level, seed)
         voice = _Voice(party, text, start, length, level, spec, scripted)
         self._voices.append(voice)
         bisect.insort(self._pending, voice, key=lambda v: v.start)

@@ -13,14 +13,15 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncGenerator, Generator
 from typing import Any
 
 import uvicorn
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from vapi_mcp.emulator.app import ABORT_EXTENSION, Emulator
-from vapi_mcp.emulator.state import EmulatorOptions
+from vapi_mcp.emulator.app import Emulator
+from vapi_mcp.emulator.listen import ABORT_EXTENSION
+from vapi_mcp.emulator.options import EmulatorOptions
 
 __all__ = ["running_emulator", "serve_forever"]
 
@@ -90,7 +91,9 @@ def _server(emulator: Emulator, *, capture_signals: bool) -> _EmulatorServer:
 
 
 @contextlib.asynccontextmanager
-async def running_emulator(options: EmulatorOptions, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[Emulator]:
+async def running_emulator(
+    options: EmulatorOptions, host: str = "127.0.0.1", port: int = 0
+) -> AsyncGenerator[Emulator]:
     """Serve an :class:`Emulator` on ``host:port`` for the duration of the block; ``emu.base_url`` is set."""
     emulator = Emulator(options)
     sock = _bind(host, port)

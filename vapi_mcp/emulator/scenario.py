@@ -163,7 +163,8 @@ def truth_of(utterances: Iterable[Utterance], duration_s: float) -> GroundTruth:
     turns = {p: _merge(speech[p], TURN_MERGE_GAP_S) for p in PARTIES}
     overlaps = _intersect(speech["customer"], speech["assistant"])
     everyone = _merge(speech["customer"] + speech["assistant"])
-    silences, cursor = [], 0.0
+    silences: list[float] = []
+    cursor = 0.0
     for start, end in everyone:
         silences.append(start - cursor)
         cursor = end

@@ -1,77 +1,30 @@
-"""The emulator's call store: one :class:`CallState` per call, and the task that drives it through time.
+"""The emulator's call store: one :class:`CallState` per call, as Vapi would hold it.
 
-A call lives on *call time*: status delays (``ring_s``, ``answer_s``) and audio are divided by
-``EmulatorOptions.time_scale``. From ``in-progress`` on, one producer task per call (:func:`drive_call`) advances
-the call's :class:`~vapi_mcp.emulator.audio.CallAudio` against the monotonic clock whether or not anyone listens
-(the conversation goes on without an audience, exactly like a live call) and fans each 20 ms frame out to the
-connected :class:`Listener` queues. A listener that connects late hears the call from *now*.
+A call lives on *call time*: status delays and audio are divided by ``EmulatorOptions.time_scale``, and
+:mod:`vapi_mcp.emulator.drive` moves it through time. This module holds what a call *is* (status, timestamps,
+monitor switches, what was said, transferred, handed off) and how it is shown: :meth:`CallState.to_api` is the
+Call object of ``GET /call/{id}``, :meth:`CallState.view` the emulator's own view for tests.
 
-Nothing here knows about HTTP or WebSockets; ``app.py`` moves the bytes.
+Nothing here knows about HTTP or WebSockets; the route modules move the bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, NamedTuple
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from vapi_mcp.emulator.audio import CallAudio
-from vapi_mcp.emulator.scenario import Scenario, get_scenario, long_call
+from vapi_mcp.emulator.listener import Listener
+from vapi_mcp.emulator.options import EmulatorOptions
+from vapi_mcp.emulator.scenario import PARTIES, Party, Scenario
+from vapi_mcp.emulator.wire import as_object
 
-__all__ = [
-    "ABORT",
-    "CallState",
-    "Close",
-    "ControlRecord",
-    "EmulatorOptions",
-    "FaultRule",
-    "Listener",
-    "RequestRecord",
-    "drive_call",
-    "iso",
-    "resolve_scenario",
-]
+__all__ = ["CallState", "ControlRecord", "RequestRecord", "iso", "now_ms"]
 
-IDLE_TICK_S = 0.1  # real seconds between audio renders while nobody listens (a new listener wakes it at once)
-PARTIES = ("customer", "assistant")
-
-
-class EmulatorOptions(BaseModel):
-    """How the emulator behaves. ``api_key`` is the only private key it accepts (never shown in repr)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    api_key: str = Field(min_length=1, repr=False)
-    public_key: str | None = Field(default=None, repr=False)
-    scenario: str = "support-call"
-    time_scale: float = Field(default=1.0, gt=0)
-    ring_s: float = Field(default=0.3, ge=0)
-    answer_s: float = Field(default=0.5, ge=0)
-    control_not_found_status: int = Field(default=404, ge=400, le=599)
-    end_call_reason: str = "manually-canceled"
-    monitor_host: str | None = None
-    org_id: str = "8c4c2f2e-0000-4000-8000-00000000e0e0"
-    # When set, these override the scenario's own knob for every call.
-    format_frame: bool | None = None
-    odd_sizes: bool | None = None
-    drop_socket_at_s: float | None = None
-    end_when_done: bool | None = None
-
-
-class FaultRule(BaseModel):
-    """A scripted fault for the REST or control surface; consumed in order, ``times`` requests each."""
-
-    route: Literal["create", "get", "list", "control"]
-    status: int | None = Field(default=None, ge=400, le=599)
-    retry_after: float | None = Field(default=None, ge=0)
-    delay_s: float = Field(default=0.0, ge=0)
-    times: int = Field(default=1, ge=1)
-    call_id: str | None = None
+_TRANSCRIPT_LABELS = {"bot": "AI", "user": "User"}
 
 
 @dataclass(slots=True)
@@ -92,14 +45,6 @@ class RequestRecord:
     status: int
 
 
-class Close(NamedTuple):
-    code: int
-    reason: str = ""
-
-
-ABORT: Any = object()  # listener queue sentinel: drop the TCP connection without a close frame
-
-
 def now_ms() -> datetime:
     """Now, to the millisecond: Vapi stores and filters timestamps at that precision."""
     moment = datetime.now(UTC)
@@ -111,82 +56,8 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def resolve_scenario(name: str, options: EmulatorOptions) -> Scenario:
-    """Scenario by name (``long:<seconds>`` builds a long call), with the options' overrides applied."""
-    if name.startswith("long:"):
-        try:
-            seconds = float(name.removeprefix("long:"))
-        except ValueError:
-            raise ValueError(f"bad long-call duration in {name!r}") from None
-        scenario = long_call(seconds)
-    else:
-        scenario = get_scenario(name)
-    knobs = ("format_frame", "odd_sizes", "drop_socket_at_s", "end_when_done")
-    update = {knob: getattr(options, knob) for knob in knobs if getattr(options, knob) is not None}
-    return scenario.model_copy(update=update) if update else scenario
-
-
-class Listener:
-    """One listen socket's outbox. The producer pushes; the socket handler drains.
-
-    With ``chunk_sizes`` (the scenario's ``odd_sizes``) audio is re-cut per listener so that message
-    boundaries are not sample boundaries, while every listener's stream still starts on a frame boundary.
-    """
-
-    def __init__(self, chunk_sizes: Iterator[int] | None = None, *, max_backlog: int = 2000) -> None:
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._chunks = chunk_sizes
-        self._pending = bytearray()
-        self._next_size: int | None = None
-        self._max_backlog = max_backlog
-        self.finished = False
-
-    def push_audio(self, frame: bytes) -> None:
-        if self.finished:
-            return
-        if self._chunks is None:
-            self._put(frame)
-            return
-        self._pending += frame
-        while True:
-            if self._next_size is None:
-                self._next_size = max(1, next(self._chunks, len(frame)))
-            if len(self._pending) < self._next_size:
-                return
-            self._put(bytes(self._pending[: self._next_size]))
-            del self._pending[: self._next_size]
-            self._next_size = None
-
-    def push_text(self, frame: dict[str, Any]) -> None:
-        if not self.finished:
-            self._put(frame)
-
-    def close(self, code: int = 1000, reason: str = "") -> None:
-        if self.finished:
-            return
-        if self._pending:
-            self._put(bytes(self._pending))
-            self._pending.clear()
-        self._queue.put_nowait(Close(code, reason))
-        self.finished = True
-
-    def abort(self) -> None:
-        if not self.finished:
-            self._queue.put_nowait(ABORT)
-            self.finished = True
-
-    def _put(self, item: Any) -> None:
-        if self._queue.qsize() >= self._max_backlog:
-            # A listener this far behind would make the call's memory grow without bound: cut it off.
-            while not self._queue.empty():
-                self._queue.get_nowait()
-            self._queue.put_nowait(Close(1011, "listener too slow"))
-            self.finished = True
-            return
-        self._queue.put_nowait(item)
-
-    async def get(self) -> Any:
-        return await self._queue.get()
+def _muted_none() -> dict[Party, bool]:
+    return dict.fromkeys(PARTIES, False)
 
 
 @dataclass(eq=False)
@@ -200,7 +71,7 @@ class CallState:
     scenario: Scenario = field(repr=False)
     audio: CallAudio = field(repr=False)
     monitor_authority: str = field(repr=False)
-    body: dict[str, Any] = field(default_factory=dict, repr=False)  # the POST /call body exactly as received
+    body: dict[str, Any] = field(default_factory=dict[str, Any], repr=False)  # the POST /call body as received
     created_at: datetime = field(default_factory=now_ms)
     status: str = "queued"
     ended_reason: str | None = None
@@ -208,31 +79,32 @@ class CallState:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     destination: dict[str, Any] | None = None
-    artifact_messages: list[dict[str, Any]] = field(default_factory=list, repr=False)
-    control_log: list[ControlRecord] = field(default_factory=list, repr=False)
-    muted: dict[str, bool] = field(default_factory=lambda: dict.fromkeys(PARTIES, False))
-    said: list[str] = field(default_factory=list)
-    transfers: list[dict[str, Any]] = field(default_factory=list, repr=False)
-    handoffs: list[dict[str, Any]] = field(default_factory=list, repr=False)
-    context: list[dict[str, Any]] = field(default_factory=list, repr=False)
-    transport_messages: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    artifact_messages: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]], repr=False)
+    control_log: list[ControlRecord] = field(default_factory=list[ControlRecord], repr=False)
+    muted: dict[Party, bool] = field(default_factory=_muted_none)
+    said: list[str] = field(default_factory=list[str])
+    transfers: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]], repr=False)
+    handoffs: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]], repr=False)
+    context: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]], repr=False)
+    transport_messages: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]], repr=False)
     current_assistant: str | None = None
-    listeners: set[Listener] = field(default_factory=set, repr=False)
+    listeners: set[Listener] = field(default_factory=set[Listener], repr=False)
     dropped: bool = False
     pending_end: tuple[float, str] | None = field(default=None, repr=False)
     wake: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
-    _unspoken: list[str] = field(default_factory=list, repr=False)  # said, transcript not yet seen
-    _clock_start: float | None = field(default=None, repr=False)  # monotonic time of call second 0
-    _rendered: int = field(default=0, repr=False)  # listen frames rendered so far
+    unspoken: list[str] = field(default_factory=list[str], repr=False)  # said, its transcript not yet seen
+    clock_start: float | None = field(default=None, repr=False)  # monotonic time of call second 0
+    rendered: int = field(default=0, repr=False)  # listen frames rendered so far
     ended_event: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     # --- monitorPlan (assistantOverrides wins over the assistant; absent means enabled, per current spec) ---
 
     def _monitor_flag(self, name: str, default: bool) -> bool:
-        for source in (self.request.get("assistantOverrides"), self.request.get("assistant")):
-            plan = source.get("monitorPlan") if isinstance(source, dict) else None
-            if isinstance(plan, dict) and isinstance(plan.get(name), bool):
-                return bool(plan[name])
+        for source in (as_object(self.request.get("assistantOverrides")), as_object(self.request.get("assistant"))):
+            plan = as_object(source.get("monitorPlan")) if source is not None else None
+            flag = plan.get(name) if plan is not None else None
+            if isinstance(flag, bool):
+                return flag
         return default
 
     @property
@@ -259,36 +131,20 @@ class CallState:
     def seconds_from_start(self) -> float:
         return round(self.audio.position_s, 3)
 
-    # --- the audio clock ------------------------------------------------------------------------------------
+    # --- the audio clock (driven by vapi_mcp.emulator.drive) ----------------------------------------------------
 
     @property
-    def _frame_real_s(self) -> float:
+    def frame_real_s(self) -> float:
+        """Real seconds per listen frame, after the time scale."""
         return self.scenario.frame_ms / 1000 / self.options.time_scale
 
     def start_clock(self) -> None:
-        self._clock_start = time.monotonic()
+        self.clock_start = time.monotonic()
 
     def next_frame_at(self) -> float:
         """Monotonic time at which the next listen frame is complete: frame k at start + (k + 1) * frame."""
-        assert self._clock_start is not None
-        return self._clock_start + (self._rendered + 1) * self._frame_real_s
-
-    def advance(self) -> None:
-        """Render and fan out every frame due by now, so that the audio is a function of call time.
-
-        The producer calls this on its schedule (never drifting: due frames are computed from the start time,
-        and a late wake-up sends all that is due). A control message calls it first, so that its side effect
-        lands at the right moment even while the producer idles because nobody listens.
-        """
-        if self._clock_start is None or self.ended:
-            return
-        due = int((time.monotonic() - self._clock_start) / self._frame_real_s)
-        if due <= self._rendered:
-            return
-        samples = self.scenario.frame_samples
-        _fan_out(self, self.audio.render((due - self._rendered) * samples), samples * self.scenario.channels * 2)
-        self._rendered = due
-        _after_audio(self)
+        assert self.clock_start is not None
+        return self.clock_start + (self.rendered + 1) * self.frame_real_s
 
     # --- transitions and side effects -----------------------------------------------------------------------
 
@@ -309,15 +165,30 @@ class CallState:
         )
         self.touch()
 
+    def record_transcript(self, frame: dict[str, Any]) -> None:
+        """Final transcripts of the scripted conversation also land in ``artifact.messages``, like Vapi's.
+
+        Said text is already there (from the control message), so its transcript is not added twice.
+        """
+        if frame.get("type") != "transcript" or frame.get("transcriptType") != "final":
+            return
+        text = str(frame.get("transcript", ""))
+        if frame.get("role") == "assistant":
+            for said in self.unspoken:
+                if text in said:
+                    self.unspoken.remove(said)
+                    return
+        self.add_artifact_message("bot" if frame.get("role") == "assistant" else "user", text)
+
     def say(self, text: str) -> float:
         """The assistant speaks ``text`` now; returns its duration in call seconds."""
         seconds = float(self.audio.say(text))
         self.said.append(text)
-        self._unspoken.append(text)
+        self.unspoken.append(text)
         self.add_artifact_message("bot", text)
         return seconds
 
-    def set_muted(self, party: str, muted: bool) -> None:
+    def set_muted(self, party: Party, muted: bool) -> None:
         if muted:
             self.audio.mute(party)
         else:
@@ -356,7 +227,7 @@ class CallState:
     # --- views -------------------------------------------------------------------------------------------------
 
     def _transcript(self) -> str:
-        labels = {"bot": "AI", "user": "User"}
+        labels = _TRANSCRIPT_LABELS
         return "\n".join(f"{labels[m['role']]}: {m['message']}" for m in self.artifact_messages if m["role"] in labels)
 
     def to_api(self) -> dict[str, Any]:
@@ -415,89 +286,3 @@ class CallState:
             "control_messages": len(self.control_log),
             "dropped": self.dropped,
         }
-
-
-# --- the per-call task -----------------------------------------------------------------------------------------------
-
-
-async def _wait_wake(call: CallState, delay: float) -> None:
-    try:
-        async with asyncio.timeout(max(0.0, delay)):
-            await call.wake.wait()
-    except TimeoutError:
-        pass
-
-
-async def _sleep_unless_ended(call: CallState, seconds: float) -> None:
-    try:
-        async with asyncio.timeout(seconds):
-            await call.ended_event.wait()
-    except TimeoutError:
-        pass
-
-
-def _record_transcript(call: CallState, frame: dict[str, Any]) -> None:
-    """Final transcripts of the scripted conversation also land in ``artifact.messages``, like Vapi's.
-
-    Said text is already there (from the control message), so its transcript is not added twice.
-    """
-    if frame.get("type") != "transcript" or frame.get("transcriptType") != "final":
-        return
-    text = str(frame.get("transcript", ""))
-    if frame.get("role") == "assistant":
-        for said in call._unspoken:
-            if text in said:
-                call._unspoken.remove(said)
-                return
-    call.add_artifact_message("bot" if frame.get("role") == "assistant" else "user", text)
-
-
-def _after_audio(call: CallState) -> None:
-    position = call.audio.position_s
-    drop_at = call.scenario.drop_socket_at_s
-    if drop_at is not None and not call.dropped and position >= drop_at and call.listeners:
-        call.dropped = True  # once per call: a reconnect must then work
-        for listener in list(call.listeners):
-            listener.abort()
-    if call.pending_end is not None and position >= call.pending_end[0]:
-        call.end(call.pending_end[1])
-    elif call.audio.done and call.scenario.end_when_done:
-        call.end("customer-ended-call")
-
-
-def _fan_out(call: CallState, pcm: bytes, frame_bytes: int) -> None:
-    listeners = list(call.listeners)
-    if listeners:
-        for offset in range(0, len(pcm), frame_bytes):
-            frame = pcm[offset : offset + frame_bytes]
-            for listener in listeners:
-                listener.push_audio(frame)
-    for text in call.audio.due_text_frames():
-        _record_transcript(call, text)
-        for listener in listeners:
-            listener.push_text(text)
-
-
-async def _produce(call: CallState) -> None:
-    """Advance the call's audio in real (time-scaled) time until it ends; cheap while nobody listens."""
-    call.start_clock()
-    while not call.ended:
-        call.wake.clear()
-        call.advance()
-        if call.ended:
-            return
-        timeout = call.next_frame_at() - time.monotonic()
-        await _wait_wake(call, timeout if call.listeners else max(timeout, IDLE_TICK_S))
-
-
-async def drive_call(call: CallState) -> None:
-    """queued → ringing → in-progress (time-scaled), then produce audio until the call ends."""
-    scale = call.options.time_scale
-    await _sleep_unless_ended(call, call.options.ring_s / scale)
-    if call.status == "queued":
-        call.set_status("ringing")
-    await _sleep_unless_ended(call, call.options.answer_s / scale)
-    if call.status in ("queued", "ringing"):
-        call.set_status("in-progress")
-    if not call.ended:
-        await _produce(call)
