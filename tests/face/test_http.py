@@ -95,14 +95,14 @@ async def test_silent_and_trickling_connections_are_closed_at_the_head_deadline(
                 await closed_by_server(stream)
                 closed_after.append(anyio.current_time() - start)
 
-        with anyio.fail_after(deadline + 3):
+        with anyio.fail_after(deadline + 5):  # generous: 2 shared cores
             async with anyio.create_task_group() as tg:
                 for _ in range(3):
                     tg.start_soon(silent)
                     tg.start_soon(trickling_head)
                     tg.start_soon(trickling_body_after_401)
         assert len(closed_after) == 9
-        assert all(deadline * 0.8 < after < deadline + 1 for after in closed_after), closed_after
+        assert all(deadline * 0.8 < after < deadline + 2 for after in closed_after), closed_after
 
 
 @pytest.mark.parametrize("era", ERAS)
