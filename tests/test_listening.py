@@ -252,19 +252,3 @@ async def test_call_end_stops_the_session_by_itself(client: Client, emulator: Em
         assert summary["call_id"] == call_id and summary["duration_s"] > 0
         calls = await read_json(client, "vapi://calls")
         assert any(c["call_id"] == call_id and c["status"] == "ended" for c in calls["calls"])
-
-
-async def test_the_manager_keeps_nothing_for_finished_calls(settings: Any) -> None:
-    server = create_server(settings)
-    async with Client(server) as client:
-        with anyio.fail_after(30):
-            listened = await create_call(client, listen=True)
-            silent = await create_call(client, listen=False)
-            for call_id in (listened, silent):
-                await wait_status(client, call_id, "in-progress")
-                await call_ok(client, "end_call", {"call_id": call_id})
-            await call_ok(client, "wait_for_event", {"call_id": listened, "types": ["listen.closed"], "after_seq": 0})
-            await wait_status(client, silent, "ended")
-            manager = server.state.sessions()
-            while manager._calls:  # pollers and sessions drop their records as they finish
-                await anyio.sleep(0.05)

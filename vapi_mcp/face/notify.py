@@ -13,8 +13,10 @@ one ``resources/updated`` per URI per ``interval_s`` (a cue to re-read, never a 
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -24,16 +26,28 @@ from mcp.server.subscriptions import InMemorySubscriptionBus, ResourcesListChang
 from mcp.types import EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-__all__ = ["Notifier"]
+from vapi_mcp.supervisor import Aspect
+from vapi_mcp.supervisor.views import resource_uris
+
+__all__ = ["Notifier", "ResourceObserver", "connection_key", "when_closed"]
 
 log = logging.getLogger(__name__)
 
 
-def _connection_key(ctx: ServerRequestContext[Any, Any]) -> str:
+def connection_key(ctx: ServerRequestContext[Any, Any]) -> str:
     """Mcp-Session-Id on streamable HTTP; otherwise the connection object itself (stdio, memory)."""
     headers = getattr(ctx.request, "headers", None)
     session_id = headers.get("mcp-session-id") if headers else None
-    return session_id or f"conn-{id(ctx.session._connection)}"
+    return session_id or f"conn-{id(ctx.session._connection)}"  # pyright: ignore[reportPrivateUsage]  # the only per-connection identity
+
+
+def when_closed(session: ServerSession, callback: Callable[[], None]) -> None:
+    """Call ``callback`` when ``session``'s connection closes.
+
+    Connection.notify swallows dead streams, so the connection's exit stack is the only reliable
+    "client left" hook (private in mcp 2.3; see reference/mcp-ecosystem.md §2.5).
+    """
+    session._connection.exit_stack.callback(callback)  # pyright: ignore[reportPrivateUsage]
 
 
 class Notifier:
@@ -59,6 +73,16 @@ class Notifier:
         self._wakeup.set()
 
     # ------------------------------------------------------------------ the flusher (a lifespan task)
+    @asynccontextmanager
+    async def running(self) -> AsyncGenerator[None]:
+        """Run the flusher for as long as the context is open."""
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(self.run)
+            try:
+                yield
+            finally:
+                tasks.cancel_scope.cancel()
+
     async def run(self) -> None:
         while True:
             await self._wakeup.wait()
@@ -94,9 +118,7 @@ class Notifier:
         if key in self._legacy_sessions:
             return
         self._legacy_sessions[key] = session
-        # Connection.notify swallows dead streams, so the connection's exit stack is the only
-        # reliable "client left" hook (private in mcp 2.3; see reference/mcp-ecosystem.md §2.5).
-        session._connection.exit_stack.callback(self._forget, key)
+        when_closed(session, functools.partial(self._forget, key))
 
     def _forget(self, key: str) -> None:
         self._legacy_sessions.pop(key, None)
@@ -107,13 +129,13 @@ class Notifier:
         return len(self._legacy_subs.get(uri, ()))
 
     async def _subscribe(self, ctx: ServerRequestContext[Any, Any], params: SubscribeRequestParams) -> EmptyResult:
-        key = _connection_key(ctx)
+        key = connection_key(ctx)
         self._remember(key, ctx.session)
         self._legacy_subs.setdefault(str(params.uri), set()).add(key)
         return EmptyResult()
 
     async def _unsubscribe(self, ctx: ServerRequestContext[Any, Any], params: UnsubscribeRequestParams) -> EmptyResult:
-        self._legacy_subs.get(str(params.uri), set()).discard(_connection_key(ctx))
+        self._legacy_subs.get(str(params.uri), set()).discard(connection_key(ctx))
         return EmptyResult()
 
     async def _remember_legacy(self, ctx: ServerRequestContext[Any, Any], call_next: Any) -> Any:
@@ -123,12 +145,12 @@ class Notifier:
             and ctx.method != "initialize"
             and ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS
         ):
-            self._remember(_connection_key(ctx), ctx.session)
+            self._remember(connection_key(ctx), ctx.session)
         return await call_next(ctx)
 
     def install(self, server: MCPServer[Any]) -> None:
         """Serve legacy subscriptions on ``server`` and advertise ``listChanged`` in the handshake."""
-        low = server._lowlevel_server
+        low = server._lowlevel_server  # pyright: ignore[reportPrivateUsage]  # the SDK guide's documented workaround
         low.add_request_handler("resources/subscribe", SubscribeRequestParams, self._subscribe)
         low.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, self._unsubscribe)
         server.middleware.append(self._remember_legacy)
@@ -141,3 +163,28 @@ class Notifier:
             return original(opts, *args, **kwargs)
 
         low.create_initialization_options = with_list_changed  # type: ignore[method-assign]
+
+
+class ResourceObserver:
+    """The supervisor's observer: each change notice becomes the URIs of the resources it changed."""
+
+    def __init__(self, notifier: Notifier) -> None:
+        self.notifier = notifier
+
+    def call_changed(self, call_id: str, aspects: tuple[Aspect, ...]) -> None:
+        uris = resource_uris(call_id)
+        by_aspect = {
+            "call": uris.call,
+            "events": uris.events,
+            "audio-summary": uris.audio_summary,
+            "transcript": uris.transcript,
+            "recording": uris.recording,
+        }
+        for aspect in aspects:
+            self.notifier.resource_changed(by_aspect[aspect])
+        if "call" in aspects:
+            self.notifier.resource_changed("vapi://calls")
+
+    def calls_changed(self) -> None:
+        self.notifier.resource_changed("vapi://calls")
+        self.notifier.list_changed()

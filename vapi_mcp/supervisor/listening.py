@@ -1,16 +1,22 @@
-"""SessionManager: the background side, one per process, living in the server lifespan.
+"""Listening: the supervisor's background work, in the task group it is given.
 
 For every supervised call it runs a gentle status poller (``GET /call/{id}``, backing off on
 429) until the call ends, and, when listening is wanted, a ListenSession that starts once the
 call is in progress. ``start``/``stop`` return at once; the work happens in the task group.
 Shutdown cancels the group: sockets close, recordings and journals are flushed.
+
+``listen/`` is handed callbacks (state changes, "is the call over?", "audio arrived") and never
+sees the supervisor; this module is the only place where the two meet.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import anyio
 import anyio.abc
@@ -19,13 +25,16 @@ from vapi_mcp.errors import CallNotFound, ControlUnavailable, VapiError, VapiRat
 from vapi_mcp.listen.pipeline import AudioPipeline
 from vapi_mcp.listen.session import ListenSession, SessionState
 from vapi_mcp.settings import Settings
-from vapi_mcp.supervisor.core import CallSupervisor, SupervisedCall
+from vapi_mcp.supervisor.calls import LISTENABLE, SupervisedCall
+from vapi_mcp.supervisor.observer import CallObserver
+from vapi_mcp.supervisor.views import ListenState
 
-__all__ = ["SessionManager"]
+__all__ = ["Listening"]
 
 log = logging.getLogger(__name__)
 
-LISTENABLE = frozenset({"in-progress", "forwarding"})
+Refresh = Callable[[str], Awaitable[object]]
+"""Fetch a call's latest snapshot from Vapi and record it (the supervisor's ``refresh``)."""
 
 
 @dataclass
@@ -35,14 +44,29 @@ class _CallTasks:
     status_changed: anyio.Event = field(default_factory=anyio.Event)
 
 
-class SessionManager:
-    def __init__(self, supervisor: CallSupervisor, tasks: anyio.abc.TaskGroup, settings: Settings) -> None:
-        self.supervisor = supervisor
-        self.tasks = tasks
+class Listening:
+    """Status pollers and listen sessions of every supervised call."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        tasks: anyio.abc.TaskGroup,
+        *,
+        refresh: Refresh,
+        observer: CallObserver,
+        recording_path: Callable[[str], Path],
+    ) -> None:
         self.settings = settings
+        self.tasks = tasks
+        self._refresh = refresh
+        self._observer = observer
+        self._recording_path = recording_path
         self._calls: dict[str, _CallTasks] = {}
-        supervisor.status_hooks.append(self._on_status)
-        supervisor.register_hooks.append(self.watch)
+
+    @property
+    def busy_calls(self) -> int:
+        """Calls with a poller or a listen session still running (0 once every call has finished)."""
+        return len(self._calls)
 
     # ------------------------------------------------------------------ public, return at once
     def watch(self, sup: SupervisedCall) -> None:
@@ -72,15 +96,16 @@ class SessionManager:
             tasks.listener.cancel()
 
     # ------------------------------------------------------------------ background work
-    def _on_status(self, sup: SupervisedCall) -> None:
+    def status_changed(self, sup: SupervisedCall) -> None:
+        """Wake the call's waiting listener (it starts once the call is in progress)."""
         tasks = self._calls.get(sup.call_id)
         if tasks is not None:
             tasks.status_changed.set()
             tasks.status_changed = anyio.Event()
 
-    def _set_state(self, sup: SupervisedCall, state: SessionState | str) -> None:
-        sup.listen_state = state  # type: ignore[assignment]
-        self.supervisor.sink.call_changed(sup.call_id, ("call",))
+    def _set_state(self, sup: SupervisedCall, state: ListenState) -> None:
+        sup.listen_state = state
+        self._observer.call_changed(sup.call_id, ("call",))
 
     async def _poll(self, sup: SupervisedCall, scope: anyio.CancelScope) -> None:
         interval = self.settings.poll_interval_s
@@ -89,7 +114,7 @@ class SessionManager:
                 while not sup.ended:
                     await anyio.sleep(interval * random.uniform(0.9, 1.1))
                     try:
-                        await self.supervisor.refresh(sup.call_id)
+                        await self._refresh(sup.call_id)
                         interval = self.settings.poll_interval_s
                     except VapiRateLimited as exc:
                         interval = min(60.0, max(interval * 2, exc.retry_after or 0.0))
@@ -127,21 +152,24 @@ class SessionManager:
         if not sup.listen_wanted and sup.listen_state != "failed":
             self._set_state(sup, "closed" if sup.ended else "off")
 
+    def _on_session_state(self, sup: SupervisedCall, state: SessionState) -> None:
+        self._set_state(sup, state)
+
     async def _run_session(self, sup: SupervisedCall) -> None:
         assert sup.call.monitor is not None and sup.call.monitor.listen_url is not None
         if sup.pipeline is None:
-            recording = self.supervisor.storage.recording_path(sup.call_id) if self.settings.record else None
+            recording = self._recording_path(sup.call_id) if self.settings.record else None
             sup.pipeline = AudioPipeline(
                 sup.call_id,
                 sup.log,
                 recording_path=recording,
                 silence_threshold_s=self.settings.silence_threshold_s,
-                on_audio=lambda: self.supervisor.sink.call_changed(sup.call_id, ("audio-summary", "recording")),
+                on_audio=functools.partial(self._observer.call_changed, sup.call_id, ("audio-summary", "recording")),
             )
 
         async def call_is_over() -> bool:
             try:
-                await self.supervisor.refresh(sup.call_id)
+                await self._refresh(sup.call_id)
             except VapiError:
                 return False
             return sup.ended
@@ -153,7 +181,7 @@ class SessionManager:
             sup.log,
             public_key=self.settings.public_key.get_secret_value() if self.settings.public_key else None,
             call_is_over=call_is_over,
-            on_state=lambda state: self._set_state(sup, state),
+            on_state=functools.partial(self._on_session_state, sup),
         )
         await session.run()
         if session.closed_reason == "call ended":

@@ -141,10 +141,10 @@ class AudioSummary(BaseModel):
     sample_rate: int = 16000
     channels: int = 2
     duration_s: float = 0.0
-    parties: dict[str, PartySummary] = Field(default_factory=dict)
+    parties: dict[str, PartySummary] = Field(default_factory=dict[str, PartySummary])
     overlap_s: float = 0.0
     longest_silence_s: float = 0.0
     current_silence_s: float = 0.0
     interruptions: int = 0
-    segments: list[Segment] = Field(default_factory=list)
-    sparkline: dict[str, str] = Field(default_factory=dict)
+    segments: list[Segment] = Field(default_factory=list[Segment])
+    sparkline: dict[str, str] = Field(default_factory=dict[str, str])

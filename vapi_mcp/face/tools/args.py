@@ -1,0 +1,51 @@
+"""Argument types and annotations shared by the tools: the schema an agent sees, checked before we run."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.types import ToolAnnotations
+from pydantic import Field, StringConstraints
+
+from vapi_mcp.policy import E164_PATTERN
+
+__all__ = [
+    "DESTRUCTIVE",
+    "DESTRUCTIVE_IDEMPOTENT",
+    "E164",
+    "LOCAL_READ",
+    "READ",
+    "WRITE",
+    "WRITE_IDEMPOTENT",
+    "CallId",
+    "LongText",
+    "OptionalShort",
+    "ResourceId",
+    "Text",
+]
+
+CallId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Vapi call id (from list_calls or create_call).",
+    ),
+]
+E164 = Annotated[str, Field(pattern=E164_PATTERN, description="Phone number in E.164 form, e.g. +14155550123.")]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8000)]
+OptionalShort = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+ResourceId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
+LOCAL_READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
+WRITE_IDEMPOTENT = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+)
+DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True)
+DESTRUCTIVE_IDEMPOTENT = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
+)

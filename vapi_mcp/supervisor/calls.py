@@ -1,0 +1,77 @@
+"""What the supervisor knows about one call, and the only path from a Vapi ``Call`` to a view.
+
+``call_info`` copies named fields only, so a monitor URL or a key can never reach an agent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vapi_mcp.listen.events import EventLog
+from vapi_mcp.listen.pipeline import AudioPipeline
+from vapi_mcp.supervisor.views import CallInfo, ListenState, resource_uris
+from vapi_mcp.vapi import Call
+
+__all__ = ["LISTENABLE", "SupervisedCall", "call_info"]
+
+LISTENABLE = frozenset({"in-progress", "forwarding"})
+"""Vapi statuses in which the listen socket streams audio."""
+
+_DONE_LISTENING: frozenset[ListenState] = frozenset({"off", "closed", "failed"})
+
+
+@dataclass
+class SupervisedCall:
+    """One supervised call: the latest Vapi snapshot, its event log, and its listening."""
+
+    call: Call
+    log: EventLog
+    listen_state: ListenState = "off"
+    listen_wanted: bool = False
+    pipeline: AudioPipeline | None = None
+
+    @property
+    def call_id(self) -> str:
+        return self.call.id
+
+    @property
+    def ended(self) -> bool:
+        return self.call.ended
+
+    @property
+    def listening(self) -> bool:
+        """A listen session is wanted and open, or being (re)opened."""
+        return self.listen_wanted and self.listen_state not in _DONE_LISTENING
+
+    @property
+    def idle(self) -> bool:
+        """Ended, and no listen session is still finishing: safe to forget."""
+        return self.ended and self.listen_state in _DONE_LISTENING
+
+    @property
+    def has_listen_url(self) -> bool:
+        return bool(self.call.monitor and self.call.monitor.listen_url)
+
+
+def call_info(call: Call, sup: SupervisedCall | None) -> CallInfo:
+    """The agent's view of ``call`` (``sup`` is None for a call this server does not supervise)."""
+    customer = call.customer
+    return CallInfo(
+        call_id=call.id,
+        status=call.status,
+        ended_reason=call.ended_reason,
+        type=call.type,
+        customer_number=customer.number if customer else None,
+        customer_name=customer.name if customer else None,
+        assistant_id=call.assistant_id,
+        created_at=call.created_at,
+        started_at=call.started_at,
+        ended_at=call.ended_at,
+        supervised=sup is not None,
+        listening=sup is not None and sup.listening,
+        listen_state=sup.listen_state if sup else "off",
+        control_available=call.control_available,
+        listen_available=call.listen_available,
+        event_count=sup.log.latest_seq if sup else 0,
+        resources=resource_uris(call.id) if sup else None,
+    )

@@ -1,0 +1,51 @@
+"""The one way the supervisor reports changes outward.
+
+The MCP face implements :class:`CallObserver` and turns each notice into coalesced resource
+notifications; the supervisor never knows who listens. Notices are synchronous and cheap: they
+may come from the audio hot path, so an observer only records what changed and returns.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+__all__ = ["EVENT_ASPECTS", "Aspect", "CallObserver", "NullObserver"]
+
+Aspect = Literal["call", "events", "audio-summary", "transcript", "recording"]
+"""Which view of one call changed: each maps to one resource of that call."""
+
+
+class CallObserver(Protocol):
+    """Told when a supervised call, or the set of supervised calls, changes."""
+
+    def call_changed(self, call_id: str, aspects: tuple[Aspect, ...]) -> None:
+        """Views ``aspects`` of call ``call_id`` changed (re-read them)."""
+        ...
+
+    def calls_changed(self) -> None:
+        """A call was added to the supervised set, or ended."""
+        ...
+
+
+class NullObserver:
+    """The observer of a supervisor nobody watches (tests, scripts)."""
+
+    def call_changed(self, call_id: str, aspects: tuple[Aspect, ...]) -> None:
+        return None
+
+    def calls_changed(self) -> None:
+        return None
+
+
+EVENT_ASPECTS: dict[str, tuple[Aspect, ...]] = {
+    "call.status": ("events", "call"),
+    "listen.connected": ("events", "call"),
+    "listen.reconnecting": ("events", "call"),
+    "listen.closed": ("events", "call"),
+    "transcript": ("events", "transcript"),
+    "speech.started": ("events", "audio-summary"),
+    "speech.stopped": ("events", "audio-summary"),
+    "silence": ("events", "audio-summary"),
+    "overlap": ("events", "audio-summary"),
+}
+"""Which views an event of each type changes; any other type changes the event log only."""
