@@ -19,15 +19,15 @@ from bench.listen_ingest import QUICK, expected_messages, parse_args
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
+def _run(*args: str, module: str = "bench.listen_ingest", timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     return subprocess.run(
-        [sys.executable, "-m", "bench.listen_ingest", *args],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=False,
     )
 
@@ -77,3 +77,34 @@ def test_quick_is_small_and_flags_override_it() -> None:
     assert opts.seconds == QUICK.seconds and opts.long_minutes == QUICK.long_minutes
     full = parse_args([])
     assert full.streams >= 100 and full.long_minutes >= 10
+
+
+# ============================================================================================== server_capacity
+
+
+def test_server_capacity_quick_run_reports_and_cleans_up(tmp_path: Path) -> None:
+    """The end-to-end capacity bench, tiny: 10 calls through the real server, a 1 s window."""
+    args = ["--quick", "--calls", "10", "--seconds", "1", "--sample", "5", "--data-dir", str(tmp_path)]
+    proc = _run(*args, module="bench.server_capacity", timeout=90)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    for start in ("machine:", "server: 10 calls", "  cpu=", "  kept up:", "  memory:", "emulator (not counted):"):
+        assert any(line.startswith(start) for line in lines), f"no line starting {start!r}:\n{proc.stdout}"
+    assert lines[-1].startswith("RESULT ")
+    result = json.loads(lines[-1].removeprefix("RESULT "))
+    assert result["calls"] == 10 and result["sampled_calls"] == 5
+    assert result["connected_end"] == 10 and result["sample_reconnects"] == 0
+    assert result["cpu_s"] > 0 and result["frames"] > 0 and result["emulator_cpu_s"] > 0
+    assert result["calls_per_core"] == pytest.approx(10 / result["utilisation"], rel=0.01)
+    assert result["fds_end"] > result["fds_baseline"]
+    assert list(tmp_path.iterdir()) == []  # journals, recordings and the server log are gone
+
+
+def test_server_capacity_defaults_and_quick() -> None:
+    from bench.server_capacity import QUICK
+    from bench.server_capacity import parse_args as capacity_args
+
+    full = capacity_args([])
+    assert full.calls == 1000 and full.seconds == 30
+    quick = capacity_args(["--quick", "--calls", "7"])
+    assert quick.calls == 7 and quick.seconds == QUICK.seconds
