@@ -88,12 +88,14 @@ async def run_demo(time_scale: float = 1.0) -> int:
     # end_when_done=False: the scripted conversation plays, then the line stays open until we act.
     options = EmulatorOptions(api_key=key, time_scale=time_scale, end_when_done=False)
     async with running_emulator(options) as emu:
-        settings = Settings(
-            api_key=key,
-            base_url=emu.base_url,
-            data_dir=data_dir,
-            poll_interval_s=0.1,
-            transfer_allowlist=(ALLOWED_DESK, "sip:*@pbx.example.com"),
+        settings = Settings.model_validate(
+            {
+                "api_key": key,
+                "base_url": emu.base_url,
+                "data_dir": data_dir,
+                "poll_interval_s": 0.1,
+                "transfer_allowlist": (ALLOWED_DESK, "sip:*@pbx.example.com"),
+            }
         )
         narrator.say(f"emulated Vapi listening on {emu.base_url}; MCP server built in-process")
         async with Client(create_server(settings)) as client:

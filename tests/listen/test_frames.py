@@ -290,3 +290,22 @@ def test_wrong_argument_types_are_malformed_not_errors() -> None:
     assert isinstance(parse_text_frame(12), MalformedFrame)  # type: ignore[arg-type]
     frame = parse_text_frame(bytearray(b'{"type":"ping"}'))  # type: ignore[arg-type]
     assert frame == MessageFrame("ping", {"type": "ping"})
+
+
+def test_a_vapi_message_carrying_the_call_object_is_stored_without_monitor_urls() -> None:
+    """Issue 8, defect 4: Vapi's messages carry ``call.monitor``; the capability must never be stored."""
+    listen_url = "wss://phone-call-websocket.aws-us-west-2-backend-production1.vapi.ai/c-1/listen"
+    control_url = "https://phone-call-websocket.aws-us-west-2-backend-production1.vapi.ai/c-1/control"
+    frame = parse_text_frame(
+        json.dumps(
+            {
+                "type": "status-update",
+                "call": {"id": "c-1", "monitor": {"listenUrl": listen_url, "controlUrl": control_url}},
+                "note": f"see {control_url}",
+            }
+        )
+    )
+    assert isinstance(frame, MessageFrame)
+    stored = json.dumps(frame.data)
+    assert "/listen" not in stored and "/control" not in stored and "vapi.ai/c-1" not in stored
+    assert frame.data["call"]["id"] == "c-1" and frame.data["type"] == "status-update"

@@ -21,9 +21,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, cast
 
 import numpy as np
+
+from vapi_mcp.redact import scrub
 
 __all__ = [
     "MAX_STORED_MESSAGE",
@@ -226,11 +228,12 @@ def _parse(text: object) -> TextFrame:
         return decoded
     text, size = decoded
     try:
-        obj = json.loads(text)
+        parsed: object = json.loads(text)
     except (ValueError, RecursionError):
         return MalformedFrame("invalid JSON")
-    if not isinstance(obj, dict):
-        return MalformedFrame(f"JSON {type(obj).__name__}, not an object")
+    if not isinstance(parsed, dict):
+        return MalformedFrame(f"JSON {type(parsed).__name__}, not an object")
+    obj = cast(dict[str, Any], parsed)  # JSON object keys are always strings
 
     kind = obj.get("type")
     if isinstance(kind, str) and kind.startswith("transcript"):
@@ -246,7 +249,8 @@ def _parse(text: object) -> TextFrame:
         return MalformedFrame(f"type too long ({len(kind)} characters)")
     if size > MAX_STORED_MESSAGE:
         return MessageFrame(kind, {"type": kind, "truncated": True, "size": size})
-    return MessageFrame(kind, obj)
+    # Vapi's messages carry the call object, monitor URLs included: what is stored must hold no capability.
+    return MessageFrame(kind, cast(dict[str, Any], scrub(obj)))
 
 
 def _decode(text: object) -> tuple[str, int] | MalformedFrame:
@@ -261,8 +265,9 @@ def _decode(text: object) -> tuple[str, int] | MalformedFrame:
     size = text.nbytes if isinstance(text, memoryview) else len(text)
     if size > MAX_TEXT_FRAME:
         return MalformedFrame(f"frame too large ({size} bytes)")
+    raw = text.tobytes() if isinstance(text, memoryview) else bytes(text)
     try:
-        return bytes(text).decode("utf-8"), size
+        return raw.decode("utf-8"), size
     except UnicodeDecodeError:
         return MalformedFrame("text frame is not UTF-8")
 
