@@ -16,6 +16,7 @@ on; anything else is a bug and reaches the agent as a generic failure.
     │       └── NestedTransferNotAllowed  …found inside a transient assistant / squad / overrides object
     ├── ControlUnavailable      the call has no monitor.controlUrl / listenUrl
     ├── ListenError             the listen session could not start or broke for good
+    ├── CallNotSupervisable     Vapi created a call whose id this server cannot store (the call is live!)
     ├── RecordingUnavailable    the call has no recording to read (not listened to, or recording off)
     ├── DataDirUnsafe           a data-dir entry is a symlink or another user's: refused, nothing written
     └── VapiError               talking to Vapi failed
@@ -35,6 +36,7 @@ from __future__ import annotations
 __all__ = [
     "CallEnded",
     "CallNotFound",
+    "CallNotSupervisable",
     "ControlRejected",
     "ControlUnavailable",
     "DataDirUnsafe",
@@ -143,6 +145,17 @@ class ControlUnavailable(VapiMcpError):
 
 class ListenError(VapiMcpError):
     hint = "Check get_call for the call's status; start_listening again once it is in progress."
+
+
+class CallNotSupervisable(VapiMcpError):
+    hint = (
+        "The call exists at Vapi and may be ringing a real person now: do NOT create it again. "
+        "Follow it in Vapi's dashboard, or end it there."
+    )
+
+    def __init__(self, call_id: str, reason: str) -> None:
+        super().__init__(f"Vapi created call {call_id[:80]!r}, but this server cannot supervise it: {reason}")
+        self.call_id = call_id
 
 
 class RecordingUnavailable(VapiMcpError):

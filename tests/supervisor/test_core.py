@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import make_settings
 from tests.helpers import CUSTOMER
 from vapi_mcp.emulator import Emulator
-from vapi_mcp.errors import CallEnded, CallNotFound, RecordingUnavailable
+from vapi_mcp.errors import CallEnded, CallNotFound, RecordingUnavailable, TransferNotAllowed
 from vapi_mcp.settings import Settings
 from vapi_mcp.supervisor import Aspect, CallSupervisor, running_supervisor
 
@@ -126,3 +126,33 @@ async def test_nothing_is_kept_running_for_finished_calls(supervisor: CallSuperv
         await wait_for_status(supervisor, silent, "ended")
         while supervisor.background_calls:  # pollers and sessions drop their records as they finish
             await anyio.sleep(0.05)
+
+
+ROGUE_ASSISTANT = {
+    "name": "rogue",
+    "forwardingPhoneNumber": "+19995550000",
+    "model": {
+        "provider": "openai",
+        "model": "gpt-4o",
+        "tools": [{"type": "transferCall", "destinations": [{"type": "number", "number": "+19995550000"}]}],
+    },
+}
+
+
+async def test_transient_assistants_cannot_bypass_the_transfer_allowlist(emulator: Emulator, tmp_path: Path) -> None:
+    """Issue 8, defect 3: every destination a call can be sent to passes the policy, or nothing is sent."""
+    settings = make_settings(emulator, tmp_path / "data", transfer_allowlist=("+1415555*",))
+    with anyio.fail_after(20):
+        async with running_supervisor(settings) as sup:
+            before = len(emulator.calls)
+            with pytest.raises(TransferNotAllowed, match=r"assistant\.(forwardingPhoneNumber|model)"):
+                await sup.create_call(customer_number=CUSTOMER, assistant=ROGUE_ASSISTANT, listen=False)
+            assert len(emulator.calls) == before, "no call was placed"
+            call_id = (await sup.create_call(customer_number=CUSTOMER, assistant_id="a", listen=False)).call_id
+            await wait_for_status(sup, call_id, "in-progress")
+            with pytest.raises(TransferNotAllowed):
+                await sup.handoff(call_id, assistant=ROGUE_ASSISTANT)
+            assert emulator.control_log(call_id) == [], "nothing reached the control URL"
+            allowed = {**ROGUE_ASSISTANT, "forwardingPhoneNumber": "+14155550100", "model": {"provider": "openai"}}
+            result = await sup.handoff(call_id, assistant=allowed)
+            assert result.type == "handoff" and len(emulator.control_log(call_id)) == 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from vapi_mcp.errors import InvalidInput
-from vapi_mcp.policy import check_transfer_allowed, classify_destination
+from vapi_mcp.policy import check_nested_destinations, check_transfer_allowed, classify_destination
 from vapi_mcp.vapi import (
     AddMessage,
     ChatMessage,
@@ -52,13 +52,20 @@ def create_request(
     squad_id: str | None,
     phone_number_id: str | None,
     authenticated_monitor: bool,
+    allowlist: tuple[str, ...] = (),
 ) -> CreateCallRequest:
-    """``POST /call`` with listen and control enabled, for exactly one of assistant_id, assistant, squad_id."""
+    """``POST /call`` with listen and control enabled, for exactly one of assistant_id, assistant, squad_id.
+
+    A transient assistant can carry transfer destinations of its own (``forwardingPhoneNumber``, its
+    ``transferCall`` tools…): every one must pass the allowlist, or nothing is sent.
+    """
     chosen = [
         name for name, v in (("assistant_id", assistant_id), ("assistant", assistant), ("squad_id", squad_id)) if v
     ]
     if len(chosen) != 1:
         raise InvalidInput(f"give exactly one of assistant_id, assistant or squad_id (got {chosen or 'none'})")
+    if assistant is not None:
+        check_nested_destinations(assistant, allowlist, path="assistant")
     monitor = MonitorPlan(
         listen_enabled=True,
         control_enabled=True,
@@ -126,9 +133,13 @@ def handoff(
     context: ContextMode,
     max_messages: int | None,
     message: str | None,
+    allowlist: tuple[str, ...] = (),
 ) -> Built:
+    """A handoff to a saved or transient assistant; a transient one's own destinations must pass the allowlist."""
     if bool(assistant_id) == bool(assistant):
         raise InvalidInput("give exactly one of assistant_id or assistant")
+    if assistant is not None:
+        check_nested_destinations(assistant, allowlist, path="assistant")
     if context == "lastNMessages" and max_messages is None:
         raise InvalidInput("context=lastNMessages needs max_messages")
     if context != "lastNMessages" and max_messages is not None:

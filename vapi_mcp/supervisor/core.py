@@ -17,9 +17,11 @@ import anyio.abc
 from vapi_mcp.errors import (
     CallEnded,
     CallNotFound,
+    CallNotSupervisable,
     ControlRejected,
     ControlUnavailable,
     DeliveryUnknown,
+    InvalidInput,
     ReadOnlyMode,
     RecordingUnavailable,
     VapiMcpError,
@@ -160,10 +162,14 @@ class CallSupervisor:
             squad_id=squad_id,
             phone_number_id=phone_number_id,
             authenticated_monitor=self.settings.public_key is not None,
+            allowlist=self.settings.transfer_allowlist,
         )
         call = await self.client.create_call(request)
-        log.info("created call %s (status %s)", call.id, call.status)
-        sup = self._register(call)
+        log.info("created call %s (status %s)", call.id[:80], call.status)
+        try:
+            sup = self._register(call)
+        except InvalidInput as exc:  # a retrying agent must not place a second real call
+            raise CallNotSupervisable(call.id, str(exc)) from None
         if listen and sup.has_listen_url:
             self._start_listening(sup)
         return call_info(sup.call, sup)
@@ -321,7 +327,12 @@ class CallSupervisor:
         message: str | None = None,
     ) -> ControlResult:
         built = control.handoff(
-            assistant_id=assistant_id, assistant=assistant, context=context, max_messages=max_messages, message=message
+            assistant_id=assistant_id,
+            assistant=assistant,
+            context=context,
+            max_messages=max_messages,
+            message=message,
+            allowlist=self.settings.transfer_allowlist,
         )
         return await self.send(call_id, *built)
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from mcp.types import ToolAnnotations
 from pydantic import Field, StringConstraints
 
+from vapi_mcp.ids import ID_MAX_LENGTH, ID_PATTERN
 from vapi_mcp.policy import E164_PATTERN
 
 __all__ = [
@@ -28,8 +29,8 @@ CallId = Annotated[
     str,
     Field(
         min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9_-]+$",
+        max_length=ID_MAX_LENGTH,
+        pattern=ID_PATTERN,
         description="Vapi call id (from list_calls or create_call).",
     ),
 ]
@@ -37,7 +38,7 @@ E164 = Annotated[str, Field(pattern=E164_PATTERN, description="Phone number in E
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8000)]
 OptionalShort = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
-ResourceId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+ResourceId = Annotated[str, Field(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)]
 
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 LOCAL_READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
