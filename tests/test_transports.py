@@ -20,7 +20,7 @@ from tests.conftest import API_KEY, ERAS
 from tests.helpers import call_ok, live_call
 from vapi_mcp.emulator import Emulator
 
-TOKEN = "http-token-for-tests-0123456789"
+TOKEN = "http-token-for-tests-0123456789abcdef"
 
 
 def _child_env(emulator: Emulator, data_dir: Path, **extra: str) -> dict[str, str]:

@@ -1,7 +1,15 @@
 """Settings: environment variables first, CLI flags on top (DESIGN §3).
 
 Secrets are ``SecretStr`` so that a settings object can be logged or shown in a
-traceback without leaking the Vapi key or the HTTP token.
+traceback without leaking the Vapi key or the HTTP token, and validation errors never
+quote the input (``hide_input_in_errors``): a refused token must not appear in the
+message that refuses it.
+
+Weak secrets are refused at start-up rather than accepted silently (issue 8, defect 11):
+the HTTP token guards every tool that can speak on, transfer or end a live call, so it
+must be long enough not to be guessed (32 characters: ``secrets.token_urlsafe(32)``
+gives 43); Vapi keys are UUIDs (36 characters), so anything under 16 is a mistake, and
+it could not be redacted from logs without garbling every line that holds its letters.
 """
 
 from __future__ import annotations
@@ -11,15 +19,25 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from vapi_mcp.errors import VapiMcpError
 from vapi_mcp.policy import check_allowlist_entries
 
-__all__ = ["ConfigError", "Settings", "default_data_dir", "parse_bool"]
+__all__ = [
+    "MIN_HTTP_TOKEN_LENGTH",
+    "MIN_KEY_LENGTH",
+    "ConfigError",
+    "Settings",
+    "default_data_dir",
+    "parse_bool",
+]
 
 DEFAULT_BASE_URL = "https://api.vapi.ai"
 LOOPBACK_HOSTS: tuple[str, ...] = ("127.0.0.1:*", "localhost:*", "[::1]:*")
+MIN_HTTP_TOKEN_LENGTH = 32
+MIN_KEY_LENGTH = 16
+TOKEN_RECIPE = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 
 class ConfigError(VapiMcpError):
@@ -50,10 +68,31 @@ def _split_list(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
+_ENV_NAMES = {
+    "api_key": "VAPI_API_KEY",
+    "public_key": "VAPI_PUBLIC_KEY",
+    "base_url": "VAPI_BASE_URL",
+    "data_dir": "VAPI_MCP_DATA_DIR",
+    "transfer_allowlist": "VAPI_MCP_TRANSFER_ALLOWLIST",
+    "http_token": "VAPI_MCP_HTTP_TOKEN",
+}
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line per problem, naming the setting; never the value (it may be a secret)."""
+    problems: list[str] = []
+    for error in exc.errors(include_input=False, include_url=False):
+        field = ".".join(str(part) for part in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        name = _ENV_NAMES.get(field, field)
+        problems.append(message if name in message else f"{name}: {message}")
+    return "; ".join(problems)
+
+
 class Settings(BaseModel):
     """Everything the server needs, validated once at start-up."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
     api_key: SecretStr | None = None
     base_url: str = DEFAULT_BASE_URL
@@ -79,6 +118,46 @@ class Settings(BaseModel):
         if not value.startswith(("https://", "http://")):
             raise ValueError("VAPI_BASE_URL must start with https:// or http://")
         return value.rstrip("/")
+
+    @field_validator("http_token")
+    @classmethod
+    def _check_http_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        token = value.get_secret_value()
+        if len(token) < MIN_HTTP_TOKEN_LENGTH:
+            raise ValueError(
+                f"VAPI_MCP_HTTP_TOKEN is too short: use at least {MIN_HTTP_TOKEN_LENGTH} random characters. "
+                f"Generate one with: {TOKEN_RECIPE}"
+            )
+        if not all(33 <= ord(ch) <= 126 for ch in token):
+            raise ValueError(
+                "VAPI_MCP_HTTP_TOKEN must be printable ASCII without spaces (it travels in an HTTP header). "
+                f"Generate one with: {TOKEN_RECIPE}"
+            )
+        return value
+
+    @field_validator("api_key", "public_key")
+    @classmethod
+    def _check_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        key = value.get_secret_value()
+        if len(key) < MIN_KEY_LENGTH or not all(33 <= ord(ch) <= 126 for ch in key):
+            raise ValueError(
+                f"not a Vapi key: keys are 36-character UUIDs from the Vapi dashboard, and this value is shorter "
+                f"than {MIN_KEY_LENGTH} characters or holds a space or a newline"
+            )
+        return value
+
+    @field_validator("transfer_allowlist")
+    @classmethod
+    def _check_allowlist(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            check_allowlist_entries(value)
+        except VapiMcpError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -106,14 +185,9 @@ class Settings(BaseModel):
             values["allowed_origins"] = _split_list(env["VAPI_MCP_ALLOWED_ORIGINS"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         try:
-            settings = cls.model_validate(values)
-        except ValueError as exc:  # pydantic.ValidationError is a ValueError
-            raise ConfigError(f"invalid settings: {exc}") from None
-        try:
-            check_allowlist_entries(settings.transfer_allowlist)
-        except VapiMcpError as exc:
-            raise ConfigError(str(exc)) from None
-        return settings
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid settings: {_describe(exc)}") from None
 
     def secrets(self) -> list[str]:
         """Every secret value, for the log redaction filter."""

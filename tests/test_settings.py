@@ -1,0 +1,66 @@
+"""Settings refuse weak secrets at start-up, and never quote a refused secret (issue 8, defect 11)."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from pydantic import ValidationError
+
+from vapi_mcp.settings import MIN_HTTP_TOKEN_LENGTH, MIN_KEY_LENGTH, ConfigError, Settings
+
+KEY = "7420f27a-30fd-4f49-a995-5549ae7cc00d"
+RECIPE = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+
+
+@pytest.mark.parametrize("token", ["a", "hunter2-token", "x" * (MIN_HTTP_TOKEN_LENGTH - 1)])
+def test_a_short_http_token_is_refused_with_the_recipe(token: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"VAPI_API_KEY": KEY, "VAPI_MCP_HTTP_TOKEN": token})
+    text = str(info.value)
+    assert "VAPI_MCP_HTTP_TOKEN" in text and RECIPE in text and "32" in text
+    assert repr(token) not in text and (len(token) < 6 or token not in text)
+
+
+@pytest.mark.parametrize("token", ["x" * 31 + " ", "é" * 40, "tab\tinside-" + "x" * 30, "x" * 40 + "\n"])
+def test_a_token_that_cannot_travel_in_a_header_is_refused(token: str) -> None:
+    with pytest.raises(ConfigError, match=r"printable ASCII|too short"):
+        Settings.from_env({"VAPI_MCP_HTTP_TOKEN": token})
+
+
+def test_the_recipe_makes_an_accepted_token() -> None:
+    token = secrets.token_urlsafe(32)
+    settings = Settings.from_env({"VAPI_API_KEY": KEY, "VAPI_MCP_HTTP_TOKEN": token})
+    assert settings.http_token is not None and settings.http_token.get_secret_value() == token
+    assert token not in repr(settings)
+
+
+def test_settings_built_in_code_are_checked_too() -> None:
+    with pytest.raises(ValidationError) as info:
+        Settings(http_token="short-token")  # type: ignore[arg-type]
+    assert "short-token" not in str(info.value)  # hide_input_in_errors
+
+
+@pytest.mark.parametrize(("variable", "value"), [("VAPI_API_KEY", "abc"), ("VAPI_PUBLIC_KEY", "k" * 15)])
+def test_absurdly_short_keys_are_refused(variable: str, value: str) -> None:
+    """A key this short is a mistake, and redacting it would garble every log line holding its letters."""
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({variable: value})
+    text = str(info.value)
+    assert variable in text and "36-character" in text and value not in text
+
+
+def test_a_key_with_a_trailing_newline_is_refused_not_sent() -> None:
+    with pytest.raises(ConfigError, match="newline"):
+        Settings.from_env({"VAPI_API_KEY": KEY + "\n"})
+
+
+def test_real_keys_pass() -> None:
+    settings = Settings.from_env({"VAPI_API_KEY": KEY, "VAPI_PUBLIC_KEY": "k" * MIN_KEY_LENGTH})
+    assert settings.secrets() == [KEY, "k" * MIN_KEY_LENGTH]
+
+
+def test_other_errors_name_the_variable_and_never_quote_the_value() -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"VAPI_API_KEY": KEY, "VAPI_BASE_URL": "ftp://secret-host.example"})
+    assert "VAPI_BASE_URL" in str(info.value) and "secret-host" not in str(info.value)
