@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,9 +24,11 @@ import anyio
 from mcp.server import MCPServer, NotificationOptions, ServerRequestContext
 from mcp.server.session import ServerSession
 from mcp.server.subscriptions import InMemorySubscriptionBus, ResourcesListChanged, ResourceUpdated
-from mcp.types import EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from vapi_mcp.ids import ID_PATTERN
 from vapi_mcp.supervisor import Aspect
 from vapi_mcp.supervisor.views import resource_uris
 
@@ -39,6 +42,19 @@ def connection_key(ctx: ServerRequestContext[Any, Any]) -> str:
     headers = getattr(ctx.request, "headers", None)
     session_id = headers.get("mcp-session-id") if headers else None
     return session_id or f"conn-{id(ctx.session._connection)}"  # pyright: ignore[reportPrivateUsage]  # the only per-connection identity
+
+
+MAX_SUBSCRIPTIONS = 1000
+"""Legacy subscriptions one connection may hold (a client watching a big fleet stays far below it)."""
+
+_RESOURCE_URI = re.compile(
+    rf"vapi://calls(?:/{ID_PATTERN[1:-1]}(?:/(?:events|audio-summary|transcript|recording\.wav))?)?"
+)
+
+
+def is_resource_uri(uri: str) -> bool:
+    """True for a URI this server serves (a subscription to anything else could only hold memory)."""
+    return len(uri) <= 200 and _RESOURCE_URI.fullmatch(uri) is not None
 
 
 def when_closed(session: ServerSession, callback: Callable[[], None]) -> None:
@@ -122,20 +138,41 @@ class Notifier:
 
     def _forget(self, key: str) -> None:
         self._legacy_sessions.pop(key, None)
-        for keys in self._legacy_subs.values():
+        for uri in list(self._legacy_subs):
+            self._drop(uri, key)
+
+    def _drop(self, uri: str, key: str) -> None:
+        keys = self._legacy_subs.get(uri)
+        if keys is not None:
             keys.discard(key)
+            if not keys:  # never keep a URI nobody watches: memory stays bounded by live subscriptions
+                del self._legacy_subs[uri]
+
+    @property
+    def subscription_count(self) -> int:
+        """Live legacy subscriptions, all URIs and connections together (diagnostics, tests)."""
+        return sum(len(keys) for keys in self._legacy_subs.values())
 
     def subscriber_count(self, uri: str) -> int:
         return len(self._legacy_subs.get(uri, ()))
 
     async def _subscribe(self, ctx: ServerRequestContext[Any, Any], params: SubscribeRequestParams) -> EmptyResult:
+        uri = str(params.uri)
+        if not is_resource_uri(uri):
+            shown = uri[:80] + ("…" if len(uri) > 80 else "")
+            raise MCPError(code=INVALID_PARAMS, message=f"not a resource of this server: {shown!r}")
         key = connection_key(ctx)
+        if key not in self._legacy_subs.get(uri, ()) and self._count_for(key) >= MAX_SUBSCRIPTIONS:
+            raise MCPError(code=INVALID_PARAMS, message=f"too many subscriptions (at most {MAX_SUBSCRIPTIONS})")
         self._remember(key, ctx.session)
-        self._legacy_subs.setdefault(str(params.uri), set()).add(key)
+        self._legacy_subs.setdefault(uri, set()).add(key)
         return EmptyResult()
 
+    def _count_for(self, key: str) -> int:
+        return sum(key in keys for keys in self._legacy_subs.values())
+
     async def _unsubscribe(self, ctx: ServerRequestContext[Any, Any], params: UnsubscribeRequestParams) -> EmptyResult:
-        self._legacy_subs.get(str(params.uri), set()).discard(connection_key(ctx))
+        self._drop(str(params.uri), connection_key(ctx))
         return EmptyResult()
 
     async def _remember_legacy(self, ctx: ServerRequestContext[Any, Any], call_next: Any) -> Any:
