@@ -5,10 +5,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vapi_mcp.listen.events import EventLog
 from vapi_mcp.listen.pipeline import AudioPipeline
+from vapi_mcp.supervisor.transcript import TranscriptCache
 from vapi_mcp.supervisor.views import CallInfo, ListenState, resource_uris
 from vapi_mcp.vapi import Call
 
@@ -29,6 +30,7 @@ class SupervisedCall:
     listen_state: ListenState = "off"
     listen_wanted: bool = False
     pipeline: AudioPipeline | None = None
+    transcript: TranscriptCache = field(default_factory=TranscriptCache)
 
     @property
     def call_id(self) -> str:

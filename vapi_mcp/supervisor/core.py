@@ -34,7 +34,7 @@ from vapi_mcp.supervisor import control
 from vapi_mcp.supervisor.calls import LISTENABLE, SupervisedCall, call_info
 from vapi_mcp.supervisor.listening import Listening
 from vapi_mcp.supervisor.observer import EVENT_ASPECTS, CallObserver, NullObserver
-from vapi_mcp.supervisor.reading import page_view, read_transcript, wait_for_event
+from vapi_mcp.supervisor.reading import page_view, wait_for_event
 from vapi_mcp.supervisor.views import (
     AudioSummary,
     CallInfo,
@@ -358,7 +358,8 @@ class CallSupervisor:
 
     def transcript(self, call_id: str) -> str:
         """Final transcript lines, read back from the event log (the journal keeps them all)."""
-        return read_transcript(self.supervised(call_id).log)
+        sup = self.supervised(call_id)
+        return sup.transcript.read(sup.log)
 
     def recording(self, call_id: str) -> bytes:
         """The latest ``recording_resource_s`` of the call's WAV recording."""

@@ -1,4 +1,4 @@
-"""Reading a supervised call's log: pages, the transcript, and waiting for what comes next."""
+"""Reading a supervised call's log: pages, and waiting for what comes next."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
-from vapi_mcp.listen.events import CallEvent, EventLog, EventPage
+from vapi_mcp.listen.events import CallEvent, EventPage
 from vapi_mcp.supervisor.calls import SupervisedCall
 from vapi_mcp.supervisor.views import EventsPage, EventView, WaitResult
 
-__all__ = ["page_view", "read_transcript", "wait_for_event"]
+__all__ = ["page_view", "wait_for_event"]
 
 
 def page_view(call_id: str, page: EventPage) -> EventsPage:
@@ -22,18 +22,6 @@ def page_view(call_id: str, page: EventPage) -> EventsPage:
         latest_seq=page.latest_seq,
         dropped_before=page.dropped_before,
     )
-
-
-def read_transcript(log: EventLog) -> str:
-    """Final transcript lines as ``role: text``, read back through the log (the journal keeps them all)."""
-    lines: list[str] = []
-    after = 0
-    while True:
-        page = log.read(after_seq=after, limit=1000, types=["transcript"])
-        lines.extend(f"{e.data['role']}: {e.data['text']}" for e in page.events if e.data.get("final"))
-        if page.next_seq <= after or page.next_seq >= page.latest_seq:
-            return "".join(f"{line}\n" for line in lines)
-        after = page.next_seq
 
 
 async def wait_for_event(
