@@ -7,13 +7,14 @@ them), so the helpers here narrow ``json.loads`` output to ``dict[str, Any]`` on
 from __future__ import annotations
 
 import hmac
+import math
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, cast
 
 from starlette.responses import JSONResponse
 
-__all__ = ["INVALID_KEY", "as_object", "bearer", "host_literal", "same_secret", "vapi_error"]
+__all__ = ["INVALID_KEY", "as_object", "bearer", "host_literal", "same_secret", "vapi_error", "whole_number"]
 
 INVALID_KEY = "Invalid Key. Hot tip, you may be using the private key instead of the public key, or vice versa."
 
@@ -46,3 +47,27 @@ def same_secret(given: str | None, expected: str | None) -> bool:
 def host_literal(host: str) -> str:
     """An IPv6 address in brackets, so that it can take a ``:port``."""
     return f"[{host}]" if ":" in host else host
+
+
+def whole_number(value: object) -> int | None:
+    """``value`` as an integer if it is a whole number, else None.
+
+    Vapi runs on JavaScript numbers, where ``10.0`` *is* ``10``: wherever it takes an integer, a whole-number
+    float (``10.0`` from Vapi's own Python SDK, which types such fields as float) or a query string such as
+    ``"2.0"`` is that integer. ``10.5``, ``NaN``, infinities, booleans and non-numeric strings are not.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            try:
+                value = float(value)
+            except ValueError:
+                return None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return None
