@@ -33,6 +33,8 @@ class EmulatorOptions(BaseModel):
     control_not_found_status: int = Field(default=404, ge=400, le=599)
     end_call_reason: str = "manually-canceled"
     monitor_host: str | None = None
+    # The monitorPlan switches of saved assistants/squads, which the emulator cannot see (see emulator.monitor).
+    saved_monitoring: bool = True
     org_id: str = "8c4c2f2e-0000-4000-8000-00000000e0e0"
     # When set, these override the scenario's own knob for every call (SCENARIO_KNOBS).
     format_frame: bool | None = None

@@ -18,9 +18,9 @@ from typing import Any
 
 from vapi_mcp.emulator.audio import CallAudio
 from vapi_mcp.emulator.listener import Listener
+from vapi_mcp.emulator.monitor import MonitorSwitch, monitor_switch
 from vapi_mcp.emulator.options import EmulatorOptions
 from vapi_mcp.emulator.scenario import PARTIES, Party, Scenario
-from vapi_mcp.emulator.wire import as_object
 
 __all__ = ["CallState", "ControlRecord", "RequestRecord", "iso", "now_ms"]
 
@@ -97,31 +97,26 @@ class CallState:
     rendered: int = field(default=0, repr=False)  # listen frames rendered so far
     ended_event: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
-    # --- monitorPlan (assistantOverrides wins over the assistant; absent means enabled, per current spec) ---
+    # --- monitorPlan, resolved where Vapi reads it (vapi_mcp.emulator.monitor) ------------------------------------
 
-    def _monitor_flag(self, name: str, default: bool) -> bool:
-        for source in (as_object(self.request.get("assistantOverrides")), as_object(self.request.get("assistant"))):
-            plan = as_object(source.get("monitorPlan")) if source is not None else None
-            flag = plan.get(name) if plan is not None else None
-            if isinstance(flag, bool):
-                return flag
-        return default
+    def _monitor(self, name: MonitorSwitch) -> bool:
+        return monitor_switch(self.request, name, saved_monitoring=self.options.saved_monitoring)
 
     @property
     def listen_enabled(self) -> bool:
-        return self._monitor_flag("listenEnabled", True)
+        return self._monitor("listenEnabled")
 
     @property
     def control_enabled(self) -> bool:
-        return self._monitor_flag("controlEnabled", True)
+        return self._monitor("controlEnabled")
 
     @property
     def listen_auth(self) -> bool:
-        return self._monitor_flag("listenAuthenticationEnabled", False)
+        return self._monitor("listenAuthenticationEnabled")
 
     @property
     def control_auth(self) -> bool:
-        return self._monitor_flag("controlAuthenticationEnabled", False)
+        return self._monitor("controlAuthenticationEnabled")
 
     @property
     def ended(self) -> bool:
