@@ -380,3 +380,57 @@ async def test_control_faults_are_logged_and_applied_in_order(emu: Emulator, htt
         assert slow.status_code == 200 and time.monotonic() - started >= 0.3
         assert emu.view(call["id"])["said"] == ["two"]
         assert [(r.body["content"], r.status) for r in emu.control_log(call["id"])] == [("one", 429), ("two", 200)]
+
+
+async def test_whole_number_floats_are_accepted_as_vapi_does_and_fractions_are_not(
+    emu: Emulator, http: httpx2.AsyncClient
+) -> None:
+    with anyio.fail_after(10):
+        call = await live_call(http)
+        url = call["monitor"]["controlUrl"]
+        plan = {"type": "lastNMessages", "maxMessages": 10.0}  # what vapi-server-sdk 3.0.0 sends
+        destination = {"type": "assistant", "assistantId": "asst-2", "contextEngineeringPlan": plan}
+        accepted = await http.post(url, json={"type": "handoff", "destination": destination})
+        assert accepted.status_code == 200, accepted.text
+        assert emu.view(call["id"])["assistant"] == "asst-2"
+        refused = await http.post(
+            url,
+            json={
+                "type": "handoff",
+                "destination": {
+                    **destination,
+                    "assistantId": "x",
+                    "contextEngineeringPlan": {"type": "lastNMessages", "maxMessages": 10.5},
+                },
+            },
+        )
+        assert refused.status_code == 400
+        assert refused.json() == {
+            "message": ["destination.contextEngineeringPlan.maxMessages must be an integer number"],
+            "error": "Bad Request",
+            "statusCode": 400,
+        }
+        assert emu.view(call["id"])["assistant"] == "asst-2"
+
+
+async def test_a_warm_transfer_without_what_its_mode_needs_is_refused(emu: Emulator, http: httpx2.AsyncClient) -> None:
+    with anyio.fail_after(10):
+        call = await live_call(http)
+        url = call["monitor"]["controlUrl"]
+        plan = {"mode": "warm-transfer-say-message"}
+        destination = {"type": "number", "number": "+14155550123", "transferPlan": plan}
+        refused = await http.post(url, json={"type": "transfer", "destination": destination})
+        assert refused.status_code == 400
+        assert refused.json() == {
+            "message": ["destination.transferPlan.message should not be empty when mode is warm-transfer-say-message"],
+            "error": "Bad Request",
+            "statusCode": 400,
+        }
+        assert (await get(http, call))["status"] == "in-progress"  # nothing was transferred
+        twiml = {"type": "sip", "sipUri": "sip:desk@example.com", "transferPlan": {"mode": "warm-transfer-twiml"}}
+        refused = await http.post(url, json={"type": "transfer", "destination": twiml})
+        assert refused.status_code == 400 and "transferPlan.twiml should not be empty" in refused.json()["message"][0]
+        plan["message"] = "Ada is calling about her invoice."
+        accepted = await http.post(url, json={"type": "transfer", "destination": destination})
+        assert accepted.status_code == 200, accepted.text
+        assert (await get(http, call))["status"] in ("forwarding", "ended")

@@ -21,9 +21,16 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from vapi_mcp.emulator.wire import as_object
+from vapi_mcp.emulator.wire import as_object, whole_number
 
-__all__ = ["CONTROL_VALUES", "E164", "MESSAGE_TYPES", "TRANSFER_MODES", "validate_control_message"]
+__all__ = [
+    "CONTROL_VALUES",
+    "E164",
+    "MESSAGE_TYPES",
+    "TRANSFER_MODES",
+    "WARM_MESSAGE_MODES",
+    "validate_control_message",
+]
 
 Check = Callable[[Any, str], list[str]]
 
@@ -40,6 +47,12 @@ TRANSFER_MODES = (
     "warm-transfer-wait-for-operator-to-speak-first-and-then-say-summary",
     "warm-transfer-experimental",
 )
+# Warm modes that speak transferPlan.message to the destination; warm-transfer-twiml runs transferPlan.twiml.
+WARM_MESSAGE_MODES = (
+    "warm-transfer-say-message",
+    "warm-transfer-wait-for-operator-to-speak-first-and-then-say-message",
+)
+MAX_LENGTHS = {"message": 1000, "twiml": 4096}  # Vapi's limits on transferPlan.message and .twiml
 CONTEXT_KINDS = ("commentary", "thinking", "instructions")
 HANDOFF_CONTEXT_TYPES = ("all", "none", "lastNMessages", "userAndAssistantMessages", "previousAssistantMessages")
 
@@ -64,9 +77,10 @@ def _number(value: Any, path: str) -> list[str]:
 
 
 def _positive_int(value: Any, path: str) -> list[str]:
-    if not isinstance(value, int) or isinstance(value, bool):
+    number = whole_number(value) if isinstance(value, int | float) else None  # 10.0 is 10 (JS numbers)
+    if number is None:
         return [f"{path} must be an integer number"]
-    return [] if value >= 1 else [f"{path} must not be less than 1"]
+    return [] if number >= 1 else [f"{path} must not be less than 1"]
 
 
 def _array(value: Any, path: str) -> list[str]:
@@ -162,7 +176,7 @@ def _context_plan(types: tuple[str, ...]) -> Check:
     return _tagged("type", variants)
 
 
-_TRANSFER_PLAN = _obj(
+_TRANSFER_PLAN_FIELDS = _obj(
     {
         "mode": _enum(*TRANSFER_MODES),
         "message": _SPOKEN_MESSAGE,
@@ -179,6 +193,32 @@ _TRANSFER_PLAN = _obj(
     },
     required=("mode",),
 )
+
+
+def _transfer_plan(value: Any, path: str) -> list[str]:
+    """The closed object, plus what each warm mode needs to say anything (Vapi's docs, warm-transfer guide).
+
+    Vapi accepts a ``warm-transfer-say-message`` plan without ``message`` and then transfers with no
+    introduction at all (its troubleshooting table); like an unknown key, the emulator refuses it instead, so a
+    client that meant a warm transfer cannot silently make a blind one. The length limits are Vapi's.
+    """
+    problems = _TRANSFER_PLAN_FIELDS(value, path)
+    plan = as_object(value)
+    if plan is None or problems:
+        return problems
+    mode = plan["mode"]
+    needed = "twiml" if mode == "warm-transfer-twiml" else "message" if mode in WARM_MESSAGE_MODES else None
+    given = plan.get(needed) if needed else None
+    if needed and (given is None or given == ""):
+        problems.append(f"{_join(path, needed)} should not be empty when mode is {mode}")
+    for key, limit in MAX_LENGTHS.items():
+        text = plan.get(key)
+        if isinstance(text, str) and len(text) > limit:
+            problems.append(f"{_join(path, key)} must be shorter than or equal to {limit} characters")
+    return problems
+
+
+_TRANSFER_PLAN = _transfer_plan
 _NUMBER_FIELDS: dict[str, Check] = {
     "type": _TYPE,
     "number": _string,
