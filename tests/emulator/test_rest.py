@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -40,7 +41,8 @@ def rest(emu: Emulator, key: str | None = KEY) -> httpx2.AsyncClient:
 
 
 async def create(http: httpx2.AsyncClient, **body: Any) -> dict[str, Any]:
-    payload = {"assistantId": "asst-1", "customer": CUSTOMER, **body}
+    """Create a call (a saved assistant unless told otherwise; a field given as None is left out)."""
+    payload = {k: v for k, v in {"assistantId": "asst-1", "customer": CUSTOMER, **body}.items() if v is not None}
     response = await http.post("/call", json=payload)
     assert response.status_code == 201, response.text
     return response.json()
@@ -273,3 +275,59 @@ async def test_introspection_never_shows_secrets(emu: Emulator) -> None:
         dumps = repr(emu) + repr(emu.options) + repr(emu.calls) + repr(emu.request_log) + repr(emu.view(call["id"]))
         for secret in (KEY, PUBLIC, token):
             assert secret not in dumps
+
+
+async def test_list_limit_takes_whole_number_floats_as_vapi_does(emu: Emulator) -> None:
+    with anyio.fail_after(5):
+        async with rest(emu) as http:
+            created = [await create(http) for _ in range(3)]
+            for limit in ("2.0", "2", "2e0"):
+                response = await http.get("/call", params={"limit": limit})
+                assert response.status_code == 200, (limit, response.text)
+                assert [c["id"] for c in response.json()] == [created[2]["id"], created[1]["id"]]
+            for limit, problem in (("2.5", "must be a number"), ("NaN", "must be a number"), ("-1", "less than 0")):
+                response = await http.get("/call", params={"limit": limit})
+                assert response.status_code == 400 and problem in response.json()["message"][0], (limit, response.text)
+
+
+MONITOR_ON = {"monitorPlan": {"listenEnabled": True, "controlEnabled": True}}
+
+
+async def test_squad_calls_take_monitor_plan_from_squad_overrides_only() -> None:
+    with anyio.fail_after(5):
+        # saved_monitoring=False: a saved squad whose members have monitoring off, where it shows
+        async with running_emulator(options(saved_monitoring=False)) as emu, rest(emu) as http:
+            ignored = await create(http, assistantId=None, squadId="squad-1", assistantOverrides=MONITOR_ON)
+            assert "monitor" not in ignored, "Vapi applies assistantOverrides to an assistant, not to a squad"
+            assert ignored["assistantOverrides"] == MONITOR_ON  # echoed as sent, like any accepted field
+            applied = await create(http, assistantId=None, squadId="squad-1", squadOverrides=MONITOR_ON)
+            assert set(applied["monitor"]) == {"listenUrl", "controlUrl"}
+            assert (await http.get(f"/call/{applied['id']}")).json()["squadOverrides"] == MONITOR_ON
+            saved_assistant = await create(http, assistantOverrides=MONITOR_ON)
+            assert set(saved_assistant["monitor"]) == {"listenUrl", "controlUrl"}
+            assert "monitor" not in await create(http)  # a saved assistant, monitoring off, nothing asked
+        async with running_emulator(options()) as emu, rest(emu) as http:
+            # by default (the schema's defaults) a plan in the wrong place changes nothing either way
+            off = {"monitorPlan": {"listenEnabled": False}}
+            squad = await create(http, assistantId=None, squadId="squad-1", assistantOverrides=off)
+            assert set(squad["monitor"]) == {"listenUrl", "controlUrl"}
+            squad = await create(http, assistantId=None, squadId="squad-1", squadOverrides=off)
+            assert set(squad["monitor"]) == {"controlUrl"}
+
+
+async def test_a_client_that_leaves_during_a_slow_create_gets_no_traceback_and_the_call_exists(
+    emu: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    emu.add_fault(FaultRule(route="create", delay_s=0.6))
+    with anyio.fail_after(10):
+        async with rest(emu) as http:
+            with pytest.raises(httpx2.ReadTimeout):
+                await http.post("/call", json={"assistantId": "a", "customer": CUSTOMER}, timeout=0.2)
+            while not emu.calls:  # the server had the request: like Vapi, it goes on without the client
+                await anyio.sleep(0.02)
+            await anyio.sleep(0.2)
+            assert (await http.get("/call")).status_code == 200
+    assert len(emu.calls) == 1
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert problems == [], [r.getMessage() for r in problems]

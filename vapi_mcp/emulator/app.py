@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
 
@@ -23,7 +23,7 @@ from vapi_mcp.emulator.control import control
 from vapi_mcp.emulator.hub import Hub
 from vapi_mcp.emulator.listen import listen
 from vapi_mcp.emulator.options import EmulatorOptions, FaultRule, resolve_scenario
-from vapi_mcp.emulator.rest import create_call, get_call, list_calls
+from vapi_mcp.emulator.rest import CLIENT_GONE, create_call, get_call, list_calls
 from vapi_mcp.emulator.scenario import GroundTruth
 from vapi_mcp.emulator.state import CallState, ControlRecord, RequestRecord
 from vapi_mcp.emulator.wire import vapi_error
@@ -51,7 +51,7 @@ class Emulator:
                 Route("/{token}/{call_id}/control", partial(control, hub), methods=["POST"]),
                 WebSocketRoute("/{token}/{call_id}/listen", partial(listen, hub)),
             ],
-            exception_handlers={HTTPException: self._http_exception},
+            exception_handlers={HTTPException: self._http_exception, ClientDisconnect: self._client_gone},
             lifespan=self._lifespan,
         )
 
@@ -104,3 +104,7 @@ class Emulator:
         path = request.url.path
         shown = path if path.startswith("/call") else "this path"  # never echo a capability path
         return self._hub.respond(request, "?", vapi_error(404, f"Cannot {request.method} {shown}"))
+
+    async def _client_gone(self, request: Request, exc: Exception) -> Response:
+        """A client that hangs up mid-request is routine (a timeout on its side), not an error with a traceback."""
+        return self._hub.respond(request, "?", Response(status_code=CLIENT_GONE))

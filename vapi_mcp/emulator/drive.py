@@ -10,6 +10,7 @@ from *now*. A control message calls :func:`advance` first, so its side effect la
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 
 from vapi_mcp.emulator.state import CallState
@@ -29,12 +30,24 @@ def advance(call: CallState) -> None:
     if call.clock_start is None or call.ended:
         return
     due = int((time.monotonic() - call.clock_start) / call.frame_real_s)
-    if due <= call.rendered:
-        return
-    samples = call.scenario.frame_samples
-    _fan_out(call, call.audio.render((due - call.rendered) * samples), samples * call.scenario.channels * 2)
-    call.rendered = due
+    end = _end_frame(call)
+    if end is not None:
+        due = min(due, max(end, call.rendered))  # a late wake-up must not stream past the call's end
+    if due > call.rendered:
+        samples = call.scenario.frame_samples
+        _fan_out(call, call.audio.render((due - call.rendered) * samples), samples * call.scenario.channels * 2)
+        call.rendered = due
     _after_audio(call)
+
+
+def _end_frame(call: CallState) -> int | None:
+    """The listen frame in which the call ends, as far as it is known now (None: not yet known)."""
+    ends = [call.pending_end[0]] if call.pending_end is not None else []
+    if call.scenario.end_when_done:
+        ends.append(call.audio.duration_s)
+    if not ends:
+        return None
+    return math.ceil(min(ends) * call.scenario.sample_rate / call.scenario.frame_samples - 1e-9)
 
 
 def _fan_out(call: CallState, pcm: bytes, frame_bytes: int) -> None:

@@ -18,7 +18,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from vapi_mcp.emulator.audio import CallAudio
@@ -26,7 +26,7 @@ from vapi_mcp.emulator.hub import Hub
 from vapi_mcp.emulator.options import FaultRoute, resolve_scenario
 from vapi_mcp.emulator.schema import E164
 from vapi_mcp.emulator.state import CallState
-from vapi_mcp.emulator.wire import INVALID_KEY, as_object, vapi_error
+from vapi_mcp.emulator.wire import INVALID_KEY, as_object, vapi_error, whole_number
 
 __all__ = ["create_call", "get_call", "list_calls"]
 
@@ -61,6 +61,7 @@ CUSTOMER_FIELDS = (
     "squadOverrides",
 )
 LIST_DATE_FILTERS = tuple(f"{field}{op}" for field in ("createdAt", "updatedAt") for op in ("Gt", "Lt", "Ge", "Le"))
+CLIENT_GONE = 499  # logged for a request whose client left before it was read (nginx's convention)
 E164_HINT = (
     "customer.number must be a valid phone number in the E.164 format. "
     "Hot tip, you may be missing the country code (Eg. US: +1)."
@@ -131,10 +132,18 @@ async def create_call(hub: Hub, request: Request) -> Response:
     def answer(response: Response) -> Response:
         return hub.respond(request, "/call", response)
 
-    if (refused := await _refused(hub, request, "create", None)) is not None:
-        return answer(refused)
+    if not hub.authorized(request):
+        return answer(vapi_error(401, INVALID_KEY))
     try:
-        parsed: object = json.loads(await request.body() or b"{}")
+        # Read before a scripted delay, as a real server has the body before it is slow: a client that gives up
+        # during the delay then leaves a call behind (its outcome is unknown to it), and no traceback here.
+        raw = await request.body()
+    except ClientDisconnect:
+        return answer(Response(status_code=CLIENT_GONE))
+    if (fault := await hub.faults.serve("create", None)) is not None:
+        return answer(fault)
+    try:
+        parsed: object = json.loads(raw or b"{}")
     except ValueError:
         return answer(vapi_error(400, "Unexpected token in JSON body"))
     body = as_object(parsed)
@@ -196,11 +205,12 @@ def _date_filter(call: CallState, name: str, bound: datetime) -> bool:
 
 def _list_params(request: Request) -> tuple[int, list[tuple[str, datetime]]]:
     params = request.query_params
-    try:
-        limit = int(params.get("limit", "100"))
-    except ValueError:
-        raise ValueError("limit must be a number conforming to the specified constraints") from None
-    if not 0 <= limit <= 1000:
+    limit = whole_number(params.get("limit", "100"))  # "2.0" is 2, as for Vapi's JavaScript numbers
+    if limit is None:
+        raise ValueError("limit must be a number conforming to the specified constraints")
+    if limit < 0:
+        raise ValueError("limit must not be less than 0")
+    if limit > 1000:
         raise ValueError("limit must not be greater than 1000")
     dates = [(name, _parse_date(params[name], name)) for name in LIST_DATE_FILTERS if name in params]
     return limit, dates
