@@ -79,3 +79,33 @@ def test_create_call_request_models_and_defaults() -> None:
 def test_create_call_request_validation(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         CreateCallRequest(**kwargs)
+
+
+MONITOR = MonitorPlan(listen_enabled=True, control_enabled=True)
+
+
+def test_a_squad_call_carries_monitor_plan_in_squad_overrides() -> None:
+    request = CreateCallRequest(
+        squad_id="squad-1",
+        customer=Customer(number="+14155550123"),
+        squad_overrides=AssistantOverrides(monitor_plan=MONITOR, variable_values={"name": "Ada"}),
+    )
+    assert to_wire(request) == {
+        "squadId": "squad-1",
+        "customer": {"number": "+14155550123"},
+        "squadOverrides": {
+            "monitorPlan": {"listenEnabled": True, "controlEnabled": True},
+            "variableValues": {"name": "Ada"},
+        },
+    }
+
+
+def test_overrides_for_the_other_kind_are_refused_not_silently_ignored() -> None:
+    customer = Customer(number="+14155550123")
+    overrides = AssistantOverrides(monitor_plan=MONITOR)
+    with pytest.raises(ValidationError, match="a squad call takes squad_overrides"):
+        CreateCallRequest(squad_id="squad-1", customer=customer, assistant_overrides=overrides)
+    with pytest.raises(ValidationError, match="squad_overrides apply to a squad call"):
+        CreateCallRequest(assistant_id="asst-1", customer=customer, squad_overrides=overrides)
+    with pytest.raises(ValidationError, match="camelCase"):
+        CreateCallRequest(squad_id="squad-1", customer=customer, squad_overrides={"monitor_plan_x": 1})

@@ -60,13 +60,20 @@ class Customer(WireModel):
 
 
 class CreateCallRequest(WireModel):
-    """Body of ``POST /call``: exactly one of ``assistant_id``, ``assistant`` (transient) or ``squad_id``."""
+    """Body of ``POST /call``: exactly one of ``assistant_id``, ``assistant`` (transient) or ``squad_id``.
+
+    Overrides go with what runs the call, as Vapi's ``CreateCallDto`` has them: ``assistant_overrides`` for an
+    assistant, ``squad_overrides`` (an ``AssistantOverrides`` applied to every member) for a squad. Vapi ignores
+    the other kind without a word, so a ``monitorPlan`` there would leave a squad call with no monitor URLs:
+    the mismatch is refused here.
+    """
 
     _always: ClassVar[tuple[str, ...]] = ()
     assistant_id: str | None = None
     assistant: dict[str, Any] | None = None
     assistant_overrides: AssistantOverrides | None = None
     squad_id: str | None = None
+    squad_overrides: AssistantOverrides | None = None
     phone_number_id: str | None = None
     customer: Customer
     name: str | None = None
@@ -76,4 +83,10 @@ class CreateCallRequest(WireModel):
         given = [n for n in ("assistant_id", "assistant", "squad_id") if getattr(self, n) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one of assistant_id, assistant or squad_id (got {given or 'none'})")
+        if self.squad_id is not None and self.assistant_overrides is not None:
+            raise ValueError(
+                "a squad call takes squad_overrides: Vapi applies assistant_overrides to an assistant only"
+            )
+        if self.squad_id is None and self.squad_overrides is not None:
+            raise ValueError("squad_overrides apply to a squad call (squad_id) only")
         return self

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 from vapi_mcp.vapi.models.base import WireModel
 
 __all__ = [
+    "WARM_MESSAGE_MODES",
     "ContextEngineeringPlan",
     "ContextType",
     "HandoffAssistantDestination",
@@ -51,18 +52,30 @@ class ContextEngineeringPlan(WireModel):
         return self
 
 
+# Warm modes that speak ``message`` to the destination party; ``warm-transfer-twiml`` runs ``twiml`` there instead.
+WARM_MESSAGE_MODES: frozenset[str] = frozenset(
+    {"warm-transfer-say-message", "warm-transfer-wait-for-operator-to-speak-first-and-then-say-message"}
+)
+
+
 class TransferPlan(WireModel):
-    """How Vapi performs a transfer (reference §1.3). Mode names are the current enum; old ones fail here."""
+    """How Vapi performs a transfer (reference §1.3). Mode names are the current enum; old ones fail here.
+
+    ``message`` is what the *destination* hears before the customer is connected (the ``…say-message`` modes;
+    at most 1,000 characters) and ``twiml`` the TwiML run on the destination leg (``warm-transfer-twiml``; at
+    most 4,096). Vapi accepts those modes without them and then transfers with no introduction, a blind
+    transfer in all but name, so a plan without what its mode needs is refused here.
+    """
 
     mode: TransferMode
-    message: str | None = None
+    message: str | None = Field(default=None, max_length=1000)
     timeout: float | None = Field(default=None, gt=0)
     sip_verb: Literal["refer", "bye", "dial"] | None = None
     dial_timeout: float | None = Field(default=None, gt=0)
     hold_audio_url: str | None = None
     transfer_complete_audio_url: str | None = None
     context_engineering_plan: ContextEngineeringPlan | None = None
-    twiml: str | None = None
+    twiml: str | None = Field(default=None, max_length=4096)
     summary_plan: dict[str, Any] | None = None
     sip_headers_in_refer_to_enabled: bool | None = None
     fallback_plan: dict[str, Any] | None = None
@@ -72,6 +85,10 @@ class TransferPlan(WireModel):
         plan = self.context_engineering_plan
         if plan is not None and plan.type not in ("all", "none", "lastNMessages"):
             raise ValueError("a transferPlan contextEngineeringPlan must be 'all', 'none' or 'lastNMessages'")
+        if self.mode in WARM_MESSAGE_MODES and not self.message:
+            raise ValueError(f"transfer mode {self.mode!r} needs a message for the destination (transferPlan.message)")
+        if self.mode == "warm-transfer-twiml" and not self.twiml:
+            raise ValueError("transfer mode 'warm-transfer-twiml' needs the TwiML to run (transferPlan.twiml)")
         return self
 
 
