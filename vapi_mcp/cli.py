@@ -52,13 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the MCP server (the default)")
     _add_server_flags(serve)
-    emu = sub.add_parser("emulator", help="run the Vapi emulator alone")
-    emu.add_argument("--host", default="127.0.0.1")
-    emu.add_argument("--port", type=int, default=8787)
-    emu.add_argument("--api-key", default=None, help="the only key it accepts (default $VAPI_API_KEY or generated)")
-    emu.add_argument("--public-key", default=None, help="public key for listen/control auth (optional)")
-    emu.add_argument("--scenario", default="support-call", help="default conversation for new calls")
-    emu.add_argument("--time-scale", type=float, default=1.0, help=">1 runs calls faster than real time")
+    from vapi_mcp.emulator import cli as emulator_cli
+
+    emulator_cli.add_arguments(sub.add_parser("emulator", help="run the Vapi emulator alone"))
     demo = sub.add_parser("demo", help="a narrated, supervised call against the emulator")
     demo.add_argument("--time-scale", type=float, default=1.0, help=">1 runs the demo call faster")
     return parser
@@ -104,11 +100,14 @@ async def _run_transport(server: Any, settings: Settings, args: argparse.Namespa
 
         await serve_http(server, settings, args.host, args.port)
     else:
-        await server.run_stdio_async()
+        from vapi_mcp.face.stdio import run_stdio
+
+        await run_stdio(server)  # answers unparseable lines with -32700 instead of dropping them
 
 
 async def _emulator(args: argparse.Namespace) -> None:
-    from vapi_mcp.emulator import EmulatorOptions, serve_forever
+    from vapi_mcp.emulator import serve_forever
+    from vapi_mcp.emulator.cli import faults_from_args, options_from_args
 
     key = args.api_key or os.environ.get("VAPI_API_KEY")
     if not key:
@@ -116,10 +115,11 @@ async def _emulator(args: argparse.Namespace) -> None:
         # The one place a key is printed on purpose: the operator needs it to talk to the emulator.
         print(f"emulator API key (generated): {key}", file=sys.stderr, flush=True)
     install_redaction([key])
-    options = EmulatorOptions(
-        api_key=key, public_key=args.public_key, scenario=args.scenario, time_scale=args.time_scale
-    )
-    await serve_forever(options, host=args.host, port=args.port)
+    try:
+        options = options_from_args(args, key)
+    except ValueError as exc:
+        raise VapiMcpError(str(exc)) from None
+    await serve_forever(options, host=args.host, port=args.port, faults=faults_from_args(args))
 
 
 def main(argv: list[str] | None = None) -> int:
