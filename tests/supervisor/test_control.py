@@ -97,3 +97,18 @@ def test_clip_and_describe() -> None:
     assert control.clip("x" * 300).endswith("…") and len(control.clip("x" * 300)) == 200
     assert control.describe("end-call", {}) == "end-call sent; the call is ending"
     assert control.describe("control", {"control": "mute-customer"}) == "mute-customer sent"
+
+
+def test_a_squad_takes_squad_overrides() -> None:
+    request = control.create_request(
+        customer_number="+14155550123",
+        customer_name=None,
+        assistant_id=None,
+        assistant=None,
+        squad_id="squad-1",
+        phone_number_id=None,
+        authenticated_monitor=False,
+    )
+    body = to_wire(request)
+    assert "assistantOverrides" not in body
+    assert body["squadOverrides"]["monitorPlan"]["listenEnabled"] is True

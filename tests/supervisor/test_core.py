@@ -156,3 +156,16 @@ async def test_transient_assistants_cannot_bypass_the_transfer_allowlist(emulato
             allowed = {**ROGUE_ASSISTANT, "forwardingPhoneNumber": "+14155550100", "model": {"provider": "openai"}}
             result = await sup.handoff(call_id, assistant=allowed)
             assert result.type == "handoff" and len(emulator.control_log(call_id)) == 1
+
+
+async def test_a_squad_call_carries_its_monitor_plan_in_squad_overrides(
+    supervisor: CallSupervisor, emulator: Emulator
+) -> None:
+    """Vapi applies assistantOverrides to an assistant; a squad gets monitoring only through squadOverrides."""
+    with anyio.fail_after(15):
+        info = await supervisor.create_call(customer_number=CUSTOMER, squad_id="squad-1", listen=False)
+    body = emulator.calls[info.call_id].body
+    assert body["squadId"] == "squad-1" and "assistantOverrides" not in body
+    assert body["squadOverrides"]["monitorPlan"]["listenEnabled"] is True
+    assert body["squadOverrides"]["monitorPlan"]["controlEnabled"] is True
+    assert info.control_available and info.listen_available, "the emulator, like Vapi, gave it monitor URLs"

@@ -72,13 +72,16 @@ def create_request(
         listen_authentication_enabled=authenticated_monitor,
         control_authentication_enabled=authenticated_monitor,
     )
+    # Vapi applies assistantOverrides to an assistant only; a squad takes the same object as squadOverrides.
+    overrides = AssistantOverrides(monitor_plan=monitor)
     return CreateCallRequest(
         assistant_id=assistant_id,
         assistant=assistant,
         squad_id=squad_id,
         phone_number_id=phone_number_id,
         customer=Customer(number=customer_number, name=customer_name),
-        assistant_overrides=AssistantOverrides(monitor_plan=monitor),
+        assistant_overrides=None if squad_id else overrides,
+        squad_overrides=overrides if squad_id else None,
     )
 
 
