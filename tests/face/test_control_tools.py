@@ -8,7 +8,7 @@ import anyio
 import pytest
 from mcp import Client
 
-from tests.helpers import CUSTOMER, call_ok, create_call, live_call, wait_status
+from tests.helpers import CUSTOMER, call_err, call_ok, create_call, live_call, wait_status
 from vapi_mcp.emulator import Emulator
 
 CONTROL_TOOLS = {"say", "add_message", "control_call", "end_call", "transfer_call", "handoff_call", "create_call"}
@@ -167,6 +167,31 @@ async def test_transfer_to_sip(client: Client, emulator: Emulator) -> None:
         assert last_body(emulator, call_id) == {
             "type": "transfer",
             "destination": {"type": "sip", "sipUri": "sip:agent@pbx.example.com"},
+        }
+
+
+async def test_warm_transfer_carries_what_its_mode_needs(client: Client, emulator: Emulator) -> None:
+    with anyio.fail_after(15):
+        call_id = await live_call(client)
+        text = await call_err(
+            client,
+            "transfer_call",
+            {"call_id": call_id, "destination": "sip:desk@pbx.example.com", "mode": "warm-transfer-say-message"},
+        )
+        assert "message" in text and emulator.control_log(call_id) == [], "refused before anything was sent"
+        await call_ok(
+            client,
+            "transfer_call",
+            {
+                "call_id": call_id,
+                "destination": "sip:desk@pbx.example.com",
+                "mode": "warm-transfer-say-message",
+                "operator_message": "Ada is calling about her invoice.",
+            },
+        )
+        assert last_body(emulator, call_id)["destination"]["transferPlan"] == {
+            "mode": "warm-transfer-say-message",
+            "message": "Ada is calling about her invoice.",
         }
 
 
