@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, Generator, Iterable
 from typing import Any
 
 import uvicorn
@@ -21,7 +21,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 
 from vapi_mcp.emulator.app import Emulator
 from vapi_mcp.emulator.listen import ABORT_EXTENSION
-from vapi_mcp.emulator.options import EmulatorOptions
+from vapi_mcp.emulator.options import EmulatorOptions, FaultRule
 
 __all__ = ["running_emulator", "serve_forever"]
 
@@ -60,6 +60,13 @@ class _EmulatorServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+def _emulator(options: EmulatorOptions, faults: Iterable[FaultRule]) -> Emulator:
+    emulator = Emulator(options)
+    for rule in faults:
+        emulator.add_fault(rule)
+    return emulator
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto must be IPPROTO_TCP, not 0: asyncio only sets TCP_NODELAY on accepted sockets whose proto says TCP,
@@ -92,10 +99,10 @@ def _server(emulator: Emulator, *, capture_signals: bool) -> _EmulatorServer:
 
 @contextlib.asynccontextmanager
 async def running_emulator(
-    options: EmulatorOptions, host: str = "127.0.0.1", port: int = 0
+    options: EmulatorOptions, host: str = "127.0.0.1", port: int = 0, *, faults: Iterable[FaultRule] = ()
 ) -> AsyncGenerator[Emulator]:
     """Serve an :class:`Emulator` on ``host:port`` for the duration of the block; ``emu.base_url`` is set."""
-    emulator = Emulator(options)
+    emulator = _emulator(options, faults)
     sock = _bind(host, port)
     emulator.bind(host, sock.getsockname()[1])
     server = _server(emulator, capture_signals=False)
@@ -118,9 +125,11 @@ async def running_emulator(
         sock.close()
 
 
-async def serve_forever(options: EmulatorOptions, host: str = "127.0.0.1", port: int = 0) -> None:
+async def serve_forever(
+    options: EmulatorOptions, host: str = "127.0.0.1", port: int = 0, *, faults: Iterable[FaultRule] = ()
+) -> None:
     """Run the emulator until interrupted (``vapi-mcp emulator``). Logs the base URL, never the key."""
-    emulator = Emulator(options)
+    emulator = _emulator(options, faults)
     sock = _bind(host, port)
     emulator.bind(host, sock.getsockname()[1])
     server = _server(emulator, capture_signals=True)
