@@ -289,3 +289,16 @@ def test_another_users_entries_are_refused_not_repaired(tmp_path: Path, which: s
         open_private(storage.events_path(CALL), "ab")
     assert stat.S_IMODE(target.stat().st_mode) in (0o777, 0o666)  # not chmod-ed
     assert (folder / "events.jsonl").read_bytes() == b"theirs\n"
+
+
+def test_readers_can_walk_without_creating(tmp_path: Path, outside: Path) -> None:
+    storage = CallStorage(tmp_path / "data")
+    with pytest.raises(FileNotFoundError):
+        storage.call_dir(CALL, create=False)
+    assert not (tmp_path / "data").exists()
+    folder = storage.call_dir(CALL)
+    assert storage.call_dir(CALL, create=False) == folder
+    folder.rmdir()
+    folder.symlink_to(outside, target_is_directory=True)
+    with pytest.raises(DataDirUnsafe, match="symbolic link"):
+        storage.call_dir(CALL, create=False)

@@ -229,12 +229,13 @@ def open_private(path: Path, mode: str = "ab", **kwargs: Any) -> IO[Any]:
         raise
 
 
-def _private_subdir(parent_fd: int, name: str, shown: Path) -> int:
-    """Create ``name`` (0700) under ``parent_fd`` unless it exists, then open and check it like any folder."""
-    try:
-        os.mkdir(name, _DIR_MODE, dir_fd=parent_fd)
-    except FileExistsError:
-        pass  # already there, or a concurrent creator won: checked like any existing entry
+def _private_subdir(parent_fd: int, name: str, shown: Path, *, create: bool) -> int:
+    """Create ``name`` (0700) under ``parent_fd`` if asked and missing, then open and check it like any folder."""
+    if create:
+        try:
+            os.mkdir(name, _DIR_MODE, dir_fd=parent_fd)
+        except FileExistsError:
+            pass  # already there, or a concurrent creator won: checked like any existing entry
     return _open_dir(name, shown, dir_fd=parent_fd)
 
 
@@ -251,20 +252,21 @@ class CallStorage:
     def __repr__(self) -> str:
         return f"CallStorage(root={str(self._root)!r})"
 
-    def call_dir(self, call_id: str) -> Path:
+    def call_dir(self, call_id: str, *, create: bool = True) -> Path:
         """``root/calls/<call_id>/``, created (0700, root included) if missing, and checked if present.
 
         The walk below the data dir goes from descriptor to descriptor with ``O_NOFOLLOW``, so the path
         returned is the one that was checked. Raises ``InvalidInput`` for a bad id (before touching the disk)
         and :class:`~vapi_mcp.errors.DataDirUnsafe` for a symlinked or foreign ``calls/`` or call folder.
+        With ``create=False`` (for readers) nothing is created: a missing folder is ``FileNotFoundError``.
         """
         validate_call_id(call_id)
-        root = Path(os.path.realpath(make_private_dirs(self._root)))
+        root = Path(os.path.realpath(make_private_dirs(self._root) if create else self._root))
         root_fd = _open_dir(root, root, root=True)
         try:
-            calls_fd = _private_subdir(root_fd, "calls", root / "calls")
+            calls_fd = _private_subdir(root_fd, "calls", root / "calls", create=create)
             try:
-                os.close(_private_subdir(calls_fd, call_id, root / "calls" / call_id))
+                os.close(_private_subdir(calls_fd, call_id, root / "calls" / call_id, create=create))
             finally:
                 os.close(calls_fd)
         finally:
