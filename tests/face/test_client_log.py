@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import anyio
 import pytest
 from mcp import Client
@@ -65,3 +67,13 @@ async def test_modern_client_opts_in_per_request(settings: Settings, level: str)
             info = await call_ok(client, "create_call", {"customer_number": CUSTOMER, "assistant_id": "a"})
             await anyio.sleep(0.1)
     assert any(f"created call {info['call_id']}" in str(p.data) for p in received)
+
+
+async def test_the_operators_log_level_comes_back_when_the_server_stops(settings: Settings) -> None:
+    logger = logging.getLogger("vapi_mcp")
+    before = logger.level
+    with anyio.fail_after(15):
+        async with Client(create_server(settings), mode="legacy") as client:  # type: ignore[arg-type]
+            await client.set_logging_level("debug")
+            assert logger.level == logging.DEBUG
+    assert logger.level == before

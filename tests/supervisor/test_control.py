@@ -112,3 +112,12 @@ def test_a_squad_takes_squad_overrides() -> None:
     body = to_wire(request)
     assert "assistantOverrides" not in body
     assert body["squadOverrides"]["monitorPlan"]["listenEnabled"] is True
+
+
+def test_twiml_that_dials_out_is_checked_against_the_allowlist() -> None:
+    dial = "<Response><Dial>+19995550000</Dial></Response>"
+    with pytest.raises(TransferNotAllowed):
+        control.transfer("+14155550100", allowlist=("+1415555*",), mode="warm-transfer-twiml", twiml=dial)
+    safe = "<Response><Say>Connecting a caller.</Say></Response>"
+    message, _ = control.transfer("+14155550100", allowlist=("+1415555*",), mode="warm-transfer-twiml", twiml=safe)
+    assert to_wire(message)["destination"]["transferPlan"]["twiml"] == safe

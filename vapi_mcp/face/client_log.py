@@ -31,6 +31,7 @@ from mcp import MCPDeprecationWarning
 from mcp.server import MCPServer, ServerRequestContext
 from mcp.server.session import ServerSession
 from mcp.types import EmptyResult, LoggingLevel, SetLevelRequestParams
+from mcp_types import LOG_LEVEL_META_KEY
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from vapi_mcp.face.notify import connection_key, when_closed
@@ -92,6 +93,7 @@ class ClientLog:
         self._loop_thread: int | None = None
         self._portal: Callable[[Callable[[], None]], None] | None = None
         self.dropped = 0
+        self._operator_level: int | None = None  # the vapi_mcp logger's level before any client asked
 
     # ------------------------------------------------------------------ registration
     def install(self, server: MCPServer[Any]) -> None:
@@ -119,22 +121,41 @@ class ClientLog:
         self._sync_logger_level()
 
     def _sync_logger_level(self) -> None:
-        """Make sure records at the levels clients asked for are created at all (debug is off by default)."""
+        """Make sure records at the levels clients asked for are created at all (debug is off by default).
+
+        The operator's level is remembered and restored once no client wants more than it gives.
+        """
         logger = logging.getLogger(ROOT_LOGGER)
+        if self._operator_level is None:
+            self._operator_level = logger.level
         wanted = min(self._levels.values(), default=logging.NOTSET)
-        if wanted and (logger.level == logging.NOTSET or logger.level > wanted) and wanted < logging.WARNING:
-            logger.setLevel(wanted)
+        operator = self._operator_level
+        effective = logging.getLogger().getEffectiveLevel() if operator == logging.NOTSET else operator
+        logger.setLevel(wanted if wanted and wanted < effective else operator)
+
+    def _restore_logger_level(self) -> None:
+        if self._operator_level is not None:
+            logging.getLogger(ROOT_LOGGER).setLevel(self._operator_level)
+            self._operator_level = None
 
     async def _per_request(self, ctx: ServerRequestContext[Any, Any], call_next: Callable[..., Awaitable[Any]]) -> Any:
         """2026-07-28: records logged while a request runs go back on its stream, if it opted in."""
         if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS or ctx.request_id is None:
             return await call_next(ctx)
+        requested = (ctx.meta or {}).get(LOG_LEVEL_META_KEY)
+        if requested not in _PY_LEVEL:
+            return await call_next(ctx)
         collected: list[Entry] = []
         token = _request_entries.set(collected)
+        key = f"request-{id(collected)}"
+        self._levels[key] = _PY_LEVEL[requested]  # records at that level must be created while it runs
+        self._sync_logger_level()
         try:
             return await call_next(ctx)
         finally:
             _request_entries.reset(token)
+            del self._levels[key]
+            self._sync_logger_level()
             for _, level, name, message in collected:
                 try:
                     await ctx.session.send_log_message(level, message, logger=name)  # pyright: ignore[reportDeprecated]  # served on purpose; drops what was not asked for
@@ -161,6 +182,9 @@ class ClientLog:
                     tasks.cancel_scope.cancel()
         finally:
             logger.removeHandler(handler)
+            self._restore_logger_level()
+            self._levels.clear()
+            self._sessions.clear()
             self._send = self._portal = None
             send.close()
 

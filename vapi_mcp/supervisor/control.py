@@ -25,7 +25,7 @@ from vapi_mcp.vapi import (
     TransferPlan,
     TransferSipDestination,
 )
-from vapi_mcp.vapi.models import AssistantOverrides, MonitorPlan, TransferMode
+from vapi_mcp.vapi.models import AssistantOverrides, MonitorPlan, TransferMode, to_wire
 
 __all__ = [
     "ContextMode",
@@ -125,6 +125,8 @@ def transfer(
         if extension:
             raise InvalidInput("extension applies to phone-number destinations only, not SIP URIs")
         dest = TransferSipDestination(sip_uri=destination, caller_id=caller_id, transfer_plan=plan)
+    if twiml:  # TwiML can dial out on its own: what it may reach is checked like any destination
+        check_nested_destinations(to_wire(dest), allowlist, path="destination")
     built = Transfer(destination=dest, content=message) if message else Transfer(destination=dest)
     return built, {"destination": destination, "kind": kind, "mode": mode}
 
