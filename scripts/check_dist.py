@@ -5,7 +5,7 @@
 The sdist must hold every file git tracks under the sdist's `include` list in pyproject.toml and nothing else
 (besides PKG-INFO and .gitignore, which the backend adds); the wheel must hold exactly the tracked files of the
 package plus its .dist-info, name the `vapi-mcp` entry point and carry the version in pyproject.toml. Missing
-release niceties (a license file, the py.typed marker the `Typing :: Typed` classifier promises) are warnings.
+release niceties (a license file, the py.typed marker the `Typing :: Typed` classifier promises) are errors too.
 Exits non-zero when a check fails.
 """
 
@@ -81,9 +81,9 @@ def check_wheel(wheel: Path, repo: Path, project: dict[str, Any], errors: list[s
     if ENTRY_POINT not in entry_points.replace("  ", " "):
         errors.append(f"wheel has no console script `{ENTRY_POINT}`: {entry_points!r}")
     if not any(n.startswith(dist_info + "licenses/") for n in names):
-        warnings.append(f"no license file ships although pyproject declares {project['project'].get('license')!r}")
+        errors.append(f"no license file ships although pyproject declares {project['project'].get('license')!r}")
     if "Typing :: Typed" in project["project"].get("classifiers", []) and f"{PACKAGE}/py.typed" not in names:
-        warnings.append(f"classifier `Typing :: Typed` but no {PACKAGE}/py.typed marker")
+        errors.append(f"classifier `Typing :: Typed` but no {PACKAGE}/py.typed marker")
     return len(names)
 
 
