@@ -57,7 +57,7 @@ log() { printf '[conformance] %s\n' "$*" >&2; }
 if [ -z "${PYTHON:-}" ]; then
   if [ -x "$repo/.venv/bin/python" ]; then PYTHON="$repo/.venv/bin/python"; else PYTHON=python3; fi
 fi
-if ! (cd "$repo" && PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -c "import vapi_mcp.http, uvicorn") 2>/dev/null; then
+if ! (cd "$repo" && PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -c "import vapi_mcp.face.http, uvicorn") 2>/dev/null; then
   log "$PYTHON cannot import vapi_mcp and its dependencies: pip install -e . (or set PYTHON=...)"
   exit 2
 fi

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,7 +27,6 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from vapi_mcp.ids import ID_PATTERN
 from vapi_mcp.supervisor import Aspect
 from vapi_mcp.supervisor.views import resource_uris
 
@@ -47,14 +45,8 @@ def connection_key(ctx: ServerRequestContext[Any, Any]) -> str:
 MAX_SUBSCRIPTIONS = 1000
 """Legacy subscriptions one connection may hold (a client watching a big fleet stays far below it)."""
 
-_RESOURCE_URI = re.compile(
-    rf"vapi://calls(?:/{ID_PATTERN[1:-1]}(?:/(?:events|audio-summary|transcript|recording\.wav))?)?"
-)
-
-
-def is_resource_uri(uri: str) -> bool:
-    """True for a URI this server serves (a subscription to anything else could only hold memory)."""
-    return len(uri) <= 200 and _RESOURCE_URI.fullmatch(uri) is not None
+MAX_URI_LENGTH = 512
+"""A subscribed URI is kept until unsubscribed: longer ones are refused (ours are under 100 characters)."""
 
 
 def when_closed(session: ServerSession, callback: Callable[[], None]) -> None:
@@ -158,9 +150,10 @@ class Notifier:
 
     async def _subscribe(self, ctx: ServerRequestContext[Any, Any], params: SubscribeRequestParams) -> EmptyResult:
         uri = str(params.uri)
-        if not is_resource_uri(uri):
-            shown = uri[:80] + ("…" if len(uri) > 80 else "")
-            raise MCPError(code=INVALID_PARAMS, message=f"not a resource of this server: {shown!r}")
+        if len(uri) > MAX_URI_LENGTH:
+            # Unknown but short URIs are accepted (a client may subscribe before a call exists): they cost
+            # little, are capped per connection, and are dropped with the connection.
+            raise MCPError(code=INVALID_PARAMS, message=f"resource URI too long (over {MAX_URI_LENGTH} characters)")
         key = connection_key(ctx)
         if key not in self._legacy_subs.get(uri, ()) and self._count_for(key) >= MAX_SUBSCRIPTIONS:
             raise MCPError(code=INVALID_PARAMS, message=f"too many subscriptions (at most {MAX_SUBSCRIPTIONS})")
