@@ -85,7 +85,7 @@ async def test_get_call_404_is_call_not_found() -> None:
     assert info.value.call_id == CALL_ID and len(fake.requests) == 1
 
 
-@pytest.mark.parametrize("bad", ["", "../assistant", "a/b", "x?y=1", "c 1", "a" * 200])
+@pytest.mark.parametrize("bad", ["", "../assistant", "a/b", "x?y=1", "c 1", "a" * 200, "a.b", "-lead", "a" * 65])
 async def test_get_call_refuses_ids_that_would_change_the_path(bad: str) -> None:
     fake = FakeVapi(reply(200, call_json()))
     with anyio.fail_after(5):

@@ -18,7 +18,6 @@ every request URL at INFO, so a logging filter withholds the URL of control requ
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -30,6 +29,7 @@ from pydantic import SecretStr
 from pydantic.alias_generators import to_camel
 
 from vapi_mcp import errors
+from vapi_mcp.ids import is_valid_id
 from vapi_mcp.vapi import retry
 from vapi_mcp.vapi.models import Call, ControlMessage, CreateCallRequest, to_wire
 from vapi_mcp.vapi.responses import call_from, error_body, json_body, transport_error
@@ -40,7 +40,6 @@ __all__ = ["VapiClient"]
 log = logging.getLogger(__name__)
 
 _LIMITS = httpx2.Limits(max_connections=50, max_keepalive_connections=10, keepalive_expiry=30.0)
-_CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 _LIST_FILTERS = frozenset(
     {"id", "assistantId", "phoneNumberId"}
     | {f"{field}At{op}" for field in ("created", "updated") for op in ("Gt", "Lt", "Ge", "Le")}
@@ -48,8 +47,12 @@ _LIST_FILTERS = frozenset(
 
 
 def _is_call_id(value: object) -> bool:
-    """Checked at run time too: agents' arguments arrive as JSON, and an id must never change the path."""
-    return isinstance(value, str) and _CALL_ID.fullmatch(value) is not None
+    """Checked at run time too: agents' arguments arrive as JSON, and an id must never change the path.
+
+    The one id rule (``vapi_mcp.ids``), the same the tool schemas and the store apply: an id the client
+    accepts is one the server can also store (issue 8, defect 10).
+    """
+    return is_valid_id(value)
 
 
 def _is_limit(value: object) -> bool:
