@@ -30,7 +30,7 @@ _HTML_TAG = re.compile(r"<[^>]{0,500}>")
 def clean(text: str, secrets: Iterable[str], limit: int) -> str:
     """One short, printable line with no secret and no monitor URL in it."""
     for secret in secrets:
-        if len(secret) >= 6:  # shorter strings are not credentials, and replacing them would garble the text
+        if secret:  # whatever its length: a short key is still a key (settings refuse short ones anyway)
             text = text.replace(secret, "[redacted]")
     text = _MONITOR_URL.sub("[redacted]", text)
     text = " ".join(_CONTROL_CHARS.sub(" ", text).split())
