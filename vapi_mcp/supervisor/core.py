@@ -351,10 +351,9 @@ class CallSupervisor:
     def audio_summary(self, call_id: str) -> AudioSummary:
         sup = self.supervised(call_id)
         if sup.pipeline is None:
-            return AudioSummary(call_id=call_id, listen_state=sup.listen_state)
-        summary: Any = sup.pipeline.summary()
-        data: dict[str, Any] = summary.model_dump() if hasattr(summary, "model_dump") else dict(summary)
-        return AudioSummary.model_validate({**data, "call_id": call_id, "listen_state": sup.listen_state})
+            return AudioSummary.silent(call_id, sup.listen_state)
+        measured = sup.pipeline.summary()
+        return AudioSummary(**dict(measured), listen_state=sup.listen_state)
 
     def transcript(self, call_id: str) -> str:
         """Final transcript lines, read back from the event log (the journal keeps them all)."""

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from vapi_mcp.listen.analysis import AudioSummary as CallAudioSummary
 
 __all__ = [
     "AudioSummary",
@@ -20,8 +22,6 @@ __all__ = [
     "EventsPage",
     "ListenResult",
     "ListenState",
-    "PartySummary",
-    "Segment",
     "WaitResult",
     "resource_uris",
 ]
@@ -113,38 +113,27 @@ class WaitResult(BaseModel):
     call_status: str | None = None
 
 
-class PartySummary(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class AudioSummary(CallAudioSummary):
+    """DESIGN §7: the live audio summary of one call, as the listen pipeline measured it, plus its listen state."""
 
-    talk_s: float = 0.0
-    talk_ratio: float = 0.0
-    turns: int = 0
-    mean_dbfs: float | None = None
-    peak_dbfs: float | None = None
-    clipping_ratio: float = 0.0
-    speaking: bool = False
-
-
-class Segment(BaseModel):
-    party: str
-    start_s: float
-    end_s: float
-
-
-class AudioSummary(BaseModel):
-    """DESIGN §7: the live audio summary of one call."""
-
-    model_config = ConfigDict(extra="allow")
-
-    call_id: str
     listen_state: ListenState = "off"
-    sample_rate: int = 16000
-    channels: int = 2
-    duration_s: float = 0.0
-    parties: dict[str, PartySummary] = Field(default_factory=dict[str, PartySummary])
-    overlap_s: float = 0.0
-    longest_silence_s: float = 0.0
-    current_silence_s: float = 0.0
-    interruptions: int = 0
-    segments: list[Segment] = Field(default_factory=list[Segment])
-    sparkline: dict[str, str] = Field(default_factory=dict[str, str])
+
+    @classmethod
+    def silent(cls, call_id: str, listen_state: ListenState) -> AudioSummary:
+        """The summary of a call nobody has listened to yet: nothing heard, nothing measured."""
+        return cls(
+            call_id=call_id,
+            listen_state=listen_state,
+            sample_rate=16000,
+            channels=2,
+            duration_s=0.0,
+            parties={},
+            overlap_s=0.0,
+            longest_silence_s=0.0,
+            current_silence_s=0.0,
+            interruptions=0,
+            segments=[],
+            sparkline={},
+            gaps_s=0.0,
+            finished=False,
+        )
