@@ -14,7 +14,7 @@ from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 from mcp import Client, StdioServerParameters
 
-from tests.test_transports import _child_env  # pyright: ignore[reportPrivateUsage]  # one child env for both
+from tests.face.test_transports import _child_env  # pyright: ignore[reportPrivateUsage]  # one child env for both
 from vapi_mcp.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parents[2]
