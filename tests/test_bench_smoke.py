@@ -108,3 +108,43 @@ def test_server_capacity_defaults_and_quick() -> None:
     assert full.calls == 1000 and full.seconds == 30
     quick = capacity_args(["--quick", "--calls", "7"])
     assert quick.calls == 7 and quick.seconds == QUICK.seconds
+
+
+# ============================================================================================== soak
+
+
+def test_soak_quick_run_checks_every_call_against_ground_truth(tmp_path: Path) -> None:
+    """The soak, tiny: 6 calls over 9 s with every kind of fault; each summary against the ground truth."""
+    args = ["--quick", "--calls", "6", "--minutes", "0.15", "--concurrency", "4", "--call-minutes", "0.5"]
+    proc = _run(*args, "--interval", "3", "--data-dir", str(tmp_path), module="bench.soak", timeout=60)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    for start in ("machine:", "soak: 6 calls", "baseline", "idle", "faults served:", "flatness: FLAT", "ground truth:"):
+        assert any(line.lstrip().startswith(start) for line in lines), f"no line {start!r}:\n{proc.stdout}"
+    assert lines[-1].startswith("RESULT ")
+    result = json.loads(lines[-1].removeprefix("RESULT "))
+    truth = result["ground_truth"]
+    assert (truth["checked"], truth["passed"], truth["missing"]) == (6, 6, 0), truth["failures"]
+    assert result["flatness"]["flat"] is True
+    faults = result["emulator"]["faults"]
+    assert faults["create"] >= 1 and faults["get"] >= 1  # the first of each is always a fault
+    assert result["emulator"]["drops"] >= 1 and truth["reconnected"] >= 1
+    samples = result["samples"]
+    assert samples[0]["stage"] == "baseline" and samples[-1]["stage"] == "idle"
+    assert samples[-1]["done"] == 6 and samples[-1]["live"] == 0
+    assert list(tmp_path.iterdir()) == []  # journals, recordings and the server log are gone
+
+
+def test_soak_plan_keeps_the_wanted_concurrency() -> None:
+    from bench.soak import QUICK, plan
+    from bench.soak import parse_args as soak_args
+
+    full = soak_args([])
+    assert (full.calls, full.minutes) == (1000, 10)
+    schedule = plan(full)
+    # Little's law: calls created every T/concurrency seconds, each lasting T real seconds on average.
+    assert schedule.mean_real_s / schedule.create_every_s == pytest.approx(full.concurrency)
+    assert schedule.time_scale * schedule.mean_real_s == pytest.approx(full.call_minutes * 60)
+    assert sum(d > (schedule.drop_at_s or 0) for d in schedule.durations) == pytest.approx(250, abs=5)
+    quick = soak_args(["--quick", "--calls", "7"])
+    assert quick.calls == 7 and quick.minutes == QUICK.minutes
