@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
+import anyio
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 from websockets.frames import Frame, Opcode
@@ -115,11 +116,25 @@ class ListenSession:
                 self.log.append("listen.reconnecting", {"code": code, "attempt": failed})
         except (InvalidStatus, InvalidHandshake, OSError, TimeoutError) as exc:
             # Not transient (e.g. 401/404 at the handshake), or retries exhausted by websockets.
+            if self.connects and _gone(exc) and await self._over_after_all():
+                # The socket dropped as the call ended, and "is it over?" could not be answered then.
+                self.closed_reason = "call over"
+                self._closed(None)
+                return
             self.closed_reason = _describe(exc)
             self._closed(None, failed=True)
         finally:
             # Stopped or cancelled while the call may go on (finish() already ran if it ended).
             self.pipeline.pause()  # idempotent and synchronous: flushes the recording even when cancelled
+
+    async def _over_after_all(self, attempts: int = 3, pause_s: float = 0.5) -> bool:
+        """Ask again, a few times, whether the call is over (each answer may fail and say no)."""
+        for attempt in range(attempts):
+            if await self.call_is_over():
+                return True
+            if attempt + 1 < attempts:
+                await anyio.sleep(pause_s * (attempt + 1))
+        return False
 
     def _closed(self, code: int | None, *, failed: bool = False) -> None:
         # Close open speech segments first, so listen.closed is the session's last event.
@@ -210,6 +225,11 @@ def _transient(exc: Exception) -> Exception | None:
     if isinstance(exc, OSError | TimeoutError | InvalidHandshake | EOFError):
         return None
     return exc
+
+
+def _gone(exc: Exception) -> bool:
+    """The monitor host no longer knows the call (404/410): what an ended call's listen URL answers."""
+    return isinstance(exc, InvalidStatus) and exc.response.status_code in (404, 410)
 
 
 def _describe(exc: Exception) -> str:
