@@ -295,6 +295,26 @@ def test_clipping_ratio_and_peak_on_a_clipped_burst() -> None:
     assert summary.parties["customer"].peak_dbfs < -35
 
 
+@pytest.mark.parametrize("block", [16000, 7919])
+def test_peaks_are_each_channels_own_sample_peak(block: int) -> None:
+    """The peak of each channel is its loudest sample, exactly, whatever the other channel holds in the same
+    block and however small a lone click is next to the energy of speech (the analyser skips most sample
+    scans: these are the cases where skipping or sharing a scan would be wrong)."""
+    rng = np.random.default_rng(12)
+    x = noise(6.0, -60, rng)
+    x[SR // 2, CUSTOMER] = 30000  # second 0: the customer's peak so far
+    x[SR + 100, CUSTOMER] = 20000  # second 1: a click under it, in the same block as the assistant's first tone
+    x[SR : SR + 800, ASSISTANT] += 9000 * np.sin(np.arange(800) / 5)  # louder windows than any before, quieter samples
+    x[3 * SR + 7, CUSTOMER] = -31000  # second 3: a lone click just over the peak, negative
+    x[4 * SR + 9, ASSISTANT] = 12000  # second 4: the assistant's own lone click over its tone's peak
+    audio = to_int16(x)
+    _, summary = analyse(audio, block)
+    truth = [np.abs(audio[: len(audio) // 320 * 320, c].astype(np.int64)).max() for c in (CUSTOMER, ASSISTANT)]
+    assert truth == [31000, 12000]
+    for c, peak in zip((CUSTOMER, ASSISTANT), truth, strict=True):
+        assert summary.parties[PARTIES[c]].peak_dbfs == round(20 * np.log10(peak / 32768), 2)
+
+
 def test_mean_dbfs_tracks_the_speech_level() -> None:
     quiet = analyse(call_audio([Utterance(CUSTOMER, 0.5, 2.0, -32)], 3.0, seed=1))[1]
     loud = analyse(call_audio([Utterance(CUSTOMER, 0.5, 2.0, -20)], 3.0, seed=1))[1]

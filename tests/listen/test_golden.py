@@ -17,9 +17,11 @@ reported as that, not as an analysis regression.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import itertools
 import json
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -113,45 +115,90 @@ def _cuts(total: int, sizes: list[int], stops: list[int]) -> Iterator[tuple[int,
         pos = end
 
 
-def run_case(case: dict[str, Any], audio: Rendered) -> Trace:
-    """Feed the audio as the case says; every analysis event in order and the summary at each snapshot."""
-    trace = Trace()
-    frame_bytes = 2 * audio.channels
+@dataclass(frozen=True)
+class Step:
+    """One :meth:`AudioAnalyzer.process` call of an analyzer case, with what surrounds it."""
+
+    skip_s: float | None  # AudioAnalyzer.skip() just before it
+    block: np.ndarray
+    snapshot: bool  # the summary is read just after it
+
+
+def analyzer_steps(case: dict[str, Any], audio: Rendered) -> tuple[AudioAnalyzer, list[Step]]:
     fmt = AudioFormat(sample_rate=audio.sample_rate, channels=audio.channels)
     gaps: dict[int, float] = {int(at): s for at, s in case.get("gaps", [])}  # at: in sample frames
     snap = max(1, round(case["snapshot_s"] * audio.sample_rate))
+    samples = np.frombuffer(audio.pcm, dtype="<i2").reshape(-1, audio.channels)
+    steps = [
+        Step(gaps.get(start), samples[start:end].copy(), end // snap > start // snap)
+        for start, end in _cuts(len(samples), case["blocks"], sorted(gaps))
+    ]
+    return AudioAnalyzer(fmt, call_id="golden", **case.get("params", {})), steps
+
+
+def _emit(trace: Trace, events: list[Any]) -> None:
+    trace.events.extend([e.type, e.data] for e in events)
+
+
+def _end(trace: Trace, analyzer: AudioAnalyzer) -> Trace:
+    trace.snapshot(analyzer.summary())
+    _emit(trace, analyzer.finish())
+    trace.snapshot(analyzer.summary())
+    return trace
+
+
+def run_case(case: dict[str, Any], audio: Rendered) -> Trace:
+    """Feed the audio as the case says; every analysis event in order and the summary at each snapshot."""
+    trace = Trace()
     if case["kind"] == "analyzer":
-        analyzer = AudioAnalyzer(fmt, call_id="golden", **case.get("params", {}))
-        samples = np.frombuffer(audio.pcm, dtype="<i2").reshape(-1, audio.channels)
-
-        def emit(events: list[Any]) -> None:
-            trace.events.extend([e.type, e.data] for e in events)
-
-        for start, end in _cuts(len(samples), case["blocks"], sorted(gaps)):
-            if start in gaps:
-                emit(analyzer.skip(gaps[start]))
-            emit(analyzer.process(samples[start:end].copy()))
-            if end // snap > start // snap:
+        analyzer, steps = analyzer_steps(case, audio)
+        for step in steps:
+            if step.skip_s is not None:
+                _emit(trace, analyzer.skip(step.skip_s))
+            _emit(trace, analyzer.process(step.block))
+            if step.snapshot:
                 trace.snapshot(analyzer.summary())
-        trace.snapshot(analyzer.summary())
-        emit(analyzer.finish())
-        trace.snapshot(analyzer.summary())
-        return trace
+        return _end(trace, analyzer)
+    pipeline, actions = pipeline_actions(case, audio, trace)
+    for action, arg in actions:
+        if action == "snapshot":
+            trace.snapshot(pipeline.summary())
+        elif action == "gap":
+            pipeline.gap(arg)  # pyright: ignore[reportArgumentType]
+        else:
+            pipeline.feed(arg)  # pyright: ignore[reportArgumentType]
+    return _end_pipeline(trace, pipeline)
+
+
+Action = tuple[str, "bytes | str | float | None"]  # ("feed", message) | ("gap", seconds) | ("snapshot", None)
+
+
+def pipeline_actions(case: dict[str, Any], audio: Rendered, trace: Trace) -> tuple[AudioPipeline, list[Action]]:
+    """A pipeline whose analysis events go to ``trace``, and what to do to it, in order."""
+    frame_bytes = 2 * audio.channels
+    fmt = AudioFormat(sample_rate=audio.sample_rate, channels=audio.channels)
+    gaps: dict[int, float] = {int(at): s for at, s in case.get("gaps", [])}  # at: in sample frames
+    snap = max(1, round(case["snapshot_s"] * audio.sample_rate)) * frame_bytes
     log = EventLog("golden")
     log.add_listener(lambda e: trace.events.append([e.type, e.data]) if e.type in ANALYSIS_EVENTS else None)
     pipeline = AudioPipeline("golden", log, recording_path=None, block_s=case["block_s"])
+    actions: list[Action] = []
     if fmt != AudioFormat():
-        pipeline.feed(json.dumps({"type": "start", "sampleRate": fmt.sample_rate, "channels": fmt.channels}))
+        actions.append(("feed", json.dumps({"type": "start", "sampleRate": fmt.sample_rate, "channels": fmt.channels})))
     texts = list(audio.texts)
     stops = sorted({at * frame_bytes for at in gaps} | {offset for offset, _ in texts})
     for start, end in _cuts(len(audio.pcm), case["messages"], stops):
         if start % frame_bytes == 0 and start // frame_bytes in gaps:
-            pipeline.gap(gaps[start // frame_bytes])
-        pipeline.feed(audio.pcm[start:end])
+            actions.append(("gap", gaps[start // frame_bytes]))
+        actions.append(("feed", audio.pcm[start:end]))
         while texts and texts[0][0] <= end:
-            pipeline.feed(texts.pop(0)[1])
-        if end // (snap * frame_bytes) > start // (snap * frame_bytes):
-            trace.snapshot(pipeline.summary())
+            actions.append(("feed", texts.pop(0)[1]))
+        if end // snap > start // snap:
+            actions.append(("snapshot", None))
+    return pipeline, actions
+
+
+def _end_pipeline(trace: Trace, pipeline: AudioPipeline) -> Trace:
     trace.snapshot(pipeline.summary())
     pipeline.finish()
     trace.snapshot(pipeline.summary())
@@ -167,23 +214,110 @@ def _cases() -> list[tuple[str, str]]:
     ]
 
 
-@pytest.mark.parametrize(("recipe", "case_name"), _cases())
-def test_golden(recipe: str, case_name: str) -> None:
+def _check(trace: Trace, stored: dict[str, Any], case: dict[str, Any]) -> None:
+    events = stored["event_lists"][case["events"]]
+    assert len(trace.events) == len(events), case["name"]
+    for i, (got, want) in enumerate(zip(trace.events, events, strict=True)):
+        assert _canonical(got) == _canonical(want), f"{case['name']}: event {i}"
+    summaries = [[n, stored["summaries"][k]] for n, k in case["summaries"]]
+    assert len(trace.summaries) == len(summaries), case["name"]
+    for i, (got, want) in enumerate(zip(trace.summaries, summaries, strict=True)):
+        assert _canonical(got) == _canonical(want), f"{case['name']}: summary {i}"
+
+
+def _checked_audio(recipe: str) -> tuple[dict[str, Any], Rendered]:
     stored, audio = _rendered(recipe)
     assert audio.digest == stored["digest"], (
         "the emulator renders this recipe differently now: the corpus cannot judge the analysis. "
         "Regenerate it with the analysis of the last commit that passed it, never with new analysis code."
     )
+    return stored, audio
+
+
+@pytest.mark.parametrize(("recipe", "case_name"), _cases())
+def test_golden(recipe: str, case_name: str) -> None:
+    stored, audio = _checked_audio(recipe)
     case = next(c for c in stored["cases"] if c["name"] == case_name)
-    trace = run_case(case, audio)
-    events = stored["event_lists"][case["events"]]
-    assert len(trace.events) == len(events)
-    for i, (got, want) in enumerate(zip(trace.events, events, strict=True)):
-        assert _canonical(got) == _canonical(want), f"event {i}"
-    summaries = [[n, stored["summaries"][k]] for n, k in case["summaries"]]
-    assert len(trace.summaries) == len(summaries)
-    for i, (got, want) in enumerate(zip(trace.summaries, summaries, strict=True)):
-        assert _canonical(got) == _canonical(want), f"summary {i}"
+    _check(run_case(case, audio), stored, case)
+
+
+@dataclass
+class _Feed:
+    stored: dict[str, Any]
+    case: dict[str, Any]
+    analyzer: AudioAnalyzer
+    steps: list[Step]
+    trace: Trace = field(default_factory=Trace)
+    at: int = 0
+
+
+def _analyzer_feeds() -> list[_Feed]:
+    feeds: list[_Feed] = []
+    for recipe in sorted({recipe for recipe, _ in _cases()}):
+        stored, audio = _checked_audio(recipe)
+        for case in stored["cases"]:
+            if case["kind"] == "analyzer":
+                feeds.append(_Feed(stored, case, *analyzer_steps(case, audio)))
+    return feeds
+
+
+def _next_steps(f: _Feed, rng: random.Random) -> list[Step]:
+    """The feed's next block, and at times the one after (a skip or a summary read must come between calls)."""
+    steps: list[Step] = []
+    while f.at < len(f.steps) and len(steps) < 2:
+        step = f.steps[f.at]
+        if steps and (step.skip_s is not None or steps[-1].snapshot or rng.random() < 0.5):
+            break
+        if step.skip_s is not None:
+            _emit(f.trace, f.analyzer.skip(step.skip_s))
+        steps.append(step)
+        f.at += 1
+    return steps
+
+
+def test_golden_through_process_many() -> None:
+    """Every analyzer case at once, each call taking the next block of every case (two, at times): the
+    vectorised pass over many streams must give each exactly what it gave alone."""
+    feeds = _analyzer_feeds()
+    rng = random.Random(7)
+    while any(f.at < len(f.steps) for f in feeds):
+        owners = [(f, step) for f in feeds for step in _next_steps(f, rng)]
+        results = AudioAnalyzer.process_many([(f.analyzer, step.block) for f, step in owners])
+        for (f, step), events in zip(owners, results, strict=True):
+            _emit(f.trace, events)
+            if step.snapshot:
+                f.trace.snapshot(f.analyzer.summary())
+    for f in feeds:
+        _check(_end(f.trace, f.analyzer), f.stored, f.case)
+
+
+async def test_golden_pipelines_in_a_running_loop() -> None:
+    """Every pipeline case at once in one event loop, a message of each in turn: blocks then wait for the end
+    of the loop's turn and are analysed together, and a turn ends at random moments (after 1 to 300 rounds
+    of messages). Each pipeline must still give exactly what it gave alone."""
+    feeds: list[tuple[dict[str, Any], dict[str, Any], AudioPipeline, list[Action], Trace]] = []
+    for recipe in sorted({recipe for recipe, _ in _cases()}):
+        stored, audio = _checked_audio(recipe)
+        for case in stored["cases"]:
+            if case["kind"] == "pipeline":
+                trace = Trace()
+                feeds.append((stored, case, *pipeline_actions(case, audio, trace), trace))
+    rng = random.Random(11)
+    rounds = max(len(actions) for *_, actions, _ in feeds)
+    for i in range(rounds):
+        for _, _, pipeline, actions, trace in feeds:
+            if i < len(actions):
+                action, arg = actions[i]
+                if action == "snapshot":
+                    trace.snapshot(pipeline.summary())
+                elif action == "gap":
+                    pipeline.gap(arg)  # type: ignore[arg-type]
+                else:
+                    pipeline.feed(arg)  # type: ignore[arg-type]
+        if rng.random() < 1 / 150:
+            await asyncio.sleep(0)  # the turn ends: everything waiting is analysed
+    for stored, case, pipeline, _, trace in feeds:
+        _check(_end_pipeline(trace, pipeline), stored, case)
 
 
 def test_the_corpus_is_there_and_covers_every_scenario() -> None:
@@ -235,6 +369,13 @@ def _recipes() -> dict[str, tuple[Scenario, Controls, list[dict[str, Any]]]]:
             "name": "loud-line",
             "noise_dbfs": -33.0,
             "utterances": [u.model_copy(update={"level_dbfs": -1.0}) for u in loud.utterances],
+        }
+    )
+    hushed = support.model_copy(  # a line hiss under the absolute floor but not digital silence: tracked, never loud
+        update={
+            "name": "hushed-line",
+            "noise_dbfs": -66.0,
+            "utterances": [u.model_copy(update={"level_dbfs": -40.0}) for u in support.utterances],
         }
     )
     quiet = support.model_copy(
@@ -298,6 +439,7 @@ def _recipes() -> dict[str, tuple[Scenario, Controls, list[dict[str, Any]]]]:
         ),
         "loud-line": (loud, [], [analyzer([16000], 5.0), analyzer([7919], 5.0), pipeline([1280], 1.0, 5.0)]),
         "quiet-line": (quiet, [], [analyzer([16000], 2.5), analyzer(mix, 2.5), pipeline([1280], 1.0, 2.5)]),
+        "hushed-line": (hushed, [], [analyzer([16000], 2.5), analyzer([8000], 2.5), pipeline([1280], 1.0, 2.5)]),
         "long-call-10min": (
             long_call(600.0, seed=11),
             [],

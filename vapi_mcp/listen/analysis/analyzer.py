@@ -9,9 +9,11 @@ noise floor, voice runs, the call timeline and the sparkline.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
+from vapi_mcp.listen.analysis.blocks import Stream, analyse
 from vapi_mcp.listen.analysis.levels import DB_FLOOR, PeakMeter, WindowEnergy, dbfs, window_energy_at
 from vapi_mcp.listen.analysis.noisefloor import NoiseFloor
 from vapi_mcp.listen.analysis.sparkline import Sparkline
@@ -63,32 +65,38 @@ class AudioAnalyzer:
         self.call_id = call_id
         sr, ch = fmt.sample_rate, fmt.channels
         self._sr, self._ch = sr, ch
-        self._win = win = max(1, round(window_s * sr))
+        win = max(1, round(window_s * sr))
         hang = max(0, math.ceil(round(hangover_s * sr) / win - 1e-9))
         min_win = max(1, math.ceil(round(min_speech_s * sr) / win - 1e-9))
-        self._margin = 10.0 ** (floor_margin_db / 10.0)
-        self._abs_e = window_energy_at(abs_floor_dbfs, win)
 
         self._carry = np.zeros((win, ch), dtype=np.int16)
         self._carry_n = 0
-        self._nwin = 0  # windows analysed; window k covers samples [offset + k*win, offset + (k+1)*win)
         self._clock = 0  # stream samples received, plus gaps
         self._gaps = 0
         self._finished = False
 
-        self._energy = WindowEnergy(win, ch)
-        self._peaks = PeakMeter(ch)
-        self._floor = NoiseFloor(ch, sr / win, window_energy_at(_DIGITAL_SILENCE_DBFS, win))
-        self._runs = VoiceRuns(ch, win, hang, min_win)
         self._spark = Sparkline(sr, ch, sparkline_width)
-        self._timeline = CallTimeline(
-            sr,
-            ch,
-            silence_threshold_s=silence_threshold_s,
-            min_overlap_s=min_overlap_s,
-            max_segments=max_segments,
-            sparkline=self._spark,
+        # Window k covers stream samples [runs.offset + k*win, runs.offset + (k+1)*win).
+        self._stream = Stream(
+            win=win,
+            channels=ch,
+            margin=10.0 ** (floor_margin_db / 10.0),
+            abs_e=window_energy_at(abs_floor_dbfs, win),
+            energy=WindowEnergy(win, ch),
+            peaks=PeakMeter(ch),
+            floor=NoiseFloor(ch, sr / win, window_energy_at(_DIGITAL_SILENCE_DBFS, win)),
+            runs=VoiceRuns(ch, win, hang, min_win),
+            timeline=CallTimeline(
+                sr,
+                ch,
+                silence_threshold_s=silence_threshold_s,
+                min_overlap_s=min_overlap_s,
+                max_segments=max_segments,
+                sparkline=self._spark,
+            ),
         )
+        self._peaks, self._floor = self._stream.peaks, self._stream.floor
+        self._runs, self._timeline = self._stream.runs, self._stream.timeline
 
     @property
     def format(self) -> AudioFormat:
@@ -101,30 +109,75 @@ class AudioAnalyzer:
     # ------------------------------------------------------------------------------------------ input
     def process(self, block: np.ndarray) -> list[AudioEvent]:
         """Analyse the next audio; returns the events it completed, in time order. Ignored after :meth:`finish`."""
-        x = self._checked(block)
+        x = self._windows(self._checked(block))
+        if x is None:
+            return []
+        events = analyse([(self._stream, x)])[0] if x.shape[0] else []
+        if self._spark.outgrown(self._clock):
+            self._spark.fit(self._clock)
+        return events
+
+    @staticmethod
+    def process_many(blocks: Sequence[tuple[AudioAnalyzer, np.ndarray]]) -> list[list[AudioEvent]]:
+        """:meth:`process` of each ``(analyzer, block)`` in order, with one vectorised pass per round.
+
+        The result, each block's events, is exactly that of the calls one by one. A round takes the next
+        block of every analyzer at once (an analyzer's later blocks wait for the next round), so the more
+        calls have a block ready, the less each one costs (see :mod:`.blocks`).
+        """
+        checked = [(analyzer, analyzer._checked(block)) for analyzer, block in blocks]  # before any state moves
+        results: list[list[AudioEvent]] = [[] for _ in blocks]
+        todo = range(len(checked))
+        while todo:
+            now: list[int] = []
+            later: list[int] = []
+            seen: set[int] = set()
+            for i in todo:
+                key = id(checked[i][0])
+                (later if key in seen else now).append(i)
+                seen.add(key)
+            jobs: list[tuple[Stream, np.ndarray]] = []
+            owners: list[int] = []
+            taken: list[AudioAnalyzer] = []
+            for i in now:
+                analyzer, block = checked[i]
+                x = analyzer._windows(block)
+                if x is not None:
+                    taken.append(analyzer)
+                    if x.shape[0]:
+                        jobs.append((analyzer._stream, x))
+                        owners.append(i)
+            for i, events in zip(owners, analyse(jobs), strict=True):
+                results[i] = events
+            for analyzer in taken:
+                if analyzer._spark.outgrown(analyzer._clock):
+                    analyzer._spark.fit(analyzer._clock)
+            todo = later
+        return results
+
+    def _windows(self, x: np.ndarray) -> np.ndarray | None:
+        """Take ``x`` into the stream; the whole windows it completes (with the carried partial one).
+
+        ``None`` when it only added to the partial window (or was ignored): then, as ever, the sparkline is
+        not refitted until a later block.
+        """
         n = x.shape[0]
         if n == 0 or self._finished:
-            return []
+            return None
         self._clock += n
-        win, have = self._win, self._carry_n
+        win, have = self._stream.win, self._carry_n
         if have:
             if have + n < win:
                 self._carry[have : have + n] = x
                 self._carry_n = have + n
-                return []
+                return None
             x = np.concatenate((self._carry[:have], x))
             n += have
-        nw = n // win
-        used = nw * win
+        used = n // win * win
         self._carry_n = n - used
         if self._carry_n:
             self._carry[: self._carry_n] = x[used:]
-        events: list[AudioEvent] = []
-        if nw:
-            self._analyse(x[:used], nw, events)
-        if self._spark.outgrown(self._clock):
-            self._spark.fit(self._clock)
-        return events
+        return x[:used]
 
     def skip(self, duration_s: float) -> list[AudioEvent]:
         """A hole in the stream (the socket was reconnecting): ``duration_s`` of unknown audio.
@@ -145,7 +198,7 @@ class AudioAnalyzer:
         self._gaps += gap
         self._timeline.gap(gap_start, self._clock)
         self._carry_n = 0
-        self._runs.offset = self._clock - self._nwin * self._win
+        self._runs.offset = self._clock - self._stream.nwin * self._stream.win
         self._spark.fit(self._clock)
         return events
 
@@ -170,30 +223,10 @@ class AudioAnalyzer:
         return block
 
     # ------------------------------------------------------------------------------------------ per block
-    def _analyse(self, x: np.ndarray, nw: int, events: list[AudioEvent]) -> None:
-        """All whole windows of one block: energies, floors and voiced flags vectorised, then segment runs."""
-        sq, energy = self._energy(x, nw)
-        self._peaks.update(sq)
-        k0 = self._nwin
-        threshold = self._floor.floors(energy, k0) * self._margin
-        np.maximum(threshold, self._abs_e, out=threshold)
-        voiced = energy > threshold
-        self._nwin = k1 = k0 + nw
-        transitions: list[Transition] = []
-        for c, run in enumerate(self._runs.runs):
-            idx = voiced[:, c].nonzero()[0]
-            if idx.size or run.is_open:
-                self._runs.scan(c, idx, energy[:, c], k0, k1, transitions)
-        if transitions:
-            transitions.sort()
-            self._timeline.replay(transitions, events)
-        if self._timeline.silence_pending:
-            self._timeline.check_silence(self._runs.at(k1), events)
-
     def _flush_runs(self, events: list[AudioEvent]) -> None:
         """Close every open run now (gap or end of stream), trimmed to where its voice ended."""
         out: list[Transition] = []
-        self._runs.flush(self._nwin, out)
+        self._runs.flush(self._stream.nwin, out)
         out.sort()
         self._timeline.replay(out, events)
 
@@ -249,16 +282,16 @@ class AudioAnalyzer:
             talk += end - start
             esum += run.esum
             ecount += run.ecount
-        samples = self._nwin * self._win
+        samples = self._stream.nwin * self._stream.win
         floor = self._floor.current(c)
         return PartySummary(
             talk_s=tl.seconds(talk),
             talk_ratio=round(talk / self._sr / duration, 4) if duration > 0 else 0.0,
             turns=tl.turns[c],
-            mean_dbfs=round(dbfs(esum / (ecount * self._win)) if ecount else DB_FLOOR, 2),
+            mean_dbfs=round(dbfs(esum / (ecount * self._stream.win)) if ecount else DB_FLOOR, 2),
             peak_dbfs=round(dbfs(self._peaks.peak2[c]), 2),
             clipping_ratio=round(self._peaks.clipped[c] / samples, 6) if samples else 0.0,
             speaking=start is not None,
             measured=True,
-            noise_floor_dbfs=round(dbfs(floor / self._win), 2) if math.isfinite(floor) else None,
+            noise_floor_dbfs=round(dbfs(floor / self._stream.win), 2) if math.isfinite(floor) else None,
         )
