@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -282,3 +283,63 @@ def test_a_lone_surrogate_in_a_transcript_is_replaced(tmp_path: Path) -> None:
     assert transcript.data["text"] == "x\ufffdy"
     assert message.type == "vapi.message" and message.data["type"] == "odd\ufffd"
     assert pipeline.malformed == 0
+
+
+def _deliver(pipeline: AudioPipeline, message: bytes | str) -> None:
+    """As the listen session does: audio to feed(), a text frame's raw payload to feed_text()."""
+    if isinstance(message, bytes):
+        pipeline.feed(message)
+    else:
+        pipeline.feed_text(message.encode())
+
+
+def _log_of(pipeline: AudioPipeline) -> list[tuple[str, Any]]:
+    return [(e.type, e.data) for e in pipeline.log.read(limit=10_000).events]
+
+
+async def test_in_a_running_loop_the_log_is_the_same(tmp_path: Path) -> None:
+    """Inside a loop, blocks wait for the end of the turn and a text frame waits behind them: the events, their
+    order and the summary are those of the same stream fed without a loop. Turns end at random moments."""
+    messages = _stream("support-call")  # transcripts and speech-updates come right after blocks complete
+    reference = AudioPipeline("c1", EventLog("c1"), recording_path=tmp_path / "ref.wav")
+    for message in messages:
+        _deliver(reference, message)
+    reference.finish()
+
+    rng = random.Random(3)
+    in_loop = AudioPipeline("c1", EventLog("c1"), recording_path=tmp_path / "loop.wav")
+    others = [AudioPipeline(f"c{i}", EventLog(f"c{i}"), recording_path=None) for i in range(3)]
+    for i, message in enumerate(messages):
+        _deliver(in_loop, message)
+        for other in others:  # the same turn holds other calls' blocks
+            _deliver(other, messages[(i + 97) % len(messages)])
+        if rng.random() < 0.02:
+            await anyio.lowlevel.checkpoint()
+    assert in_loop._waiting  # some work was left for the end of the turn: this is what is under test
+    in_loop.finish()
+    assert _log_of(in_loop) == _log_of(reference)
+    assert in_loop.summary() == reference.summary()
+    assert (tmp_path / "loop.wav").read_bytes() == (tmp_path / "ref.wav").read_bytes()
+
+
+async def test_a_failure_at_the_end_of_a_turn_fails_the_next_feed(tmp_path: Path) -> None:
+    """The journal refuses an event while a turn's work is done: the pipeline's next feed raises it (which fails
+    its socket, as when the feed itself fails), and no other pipeline of the turn is affected."""
+    messages = [m for m in _stream("quick") if isinstance(m, bytes)]
+    failing = AudioPipeline("c1", EventLog("c1"), recording_path=None)
+    healthy = AudioPipeline("c2", EventLog("c2"), recording_path=None)
+
+    def refuse(type: str, data: Any = None) -> Any:
+        raise OSError(28, "No space left on device")
+
+    failing.log.append = refuse  # type: ignore[method-assign]
+    for message in messages[:150]:  # three blocks, two of them with speech
+        failing.feed(message)
+        healthy.feed(message)
+    await anyio.lowlevel.checkpoint()  # the turn ends: the failing pipeline's events are refused
+    with pytest.raises(OSError, match="No space left"):
+        failing.feed(messages[150])
+    for message in messages[150:]:
+        healthy.feed(message)
+    healthy.finish()
+    assert [e.type for e in healthy.log.read().events].count("speech.started") == 2

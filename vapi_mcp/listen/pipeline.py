@@ -4,14 +4,27 @@ The listen session hands every WebSocket message here. Binary audio is buffered 
 analysed in blocks (numpy cost is per call, so batching a second keeps the hot path
 cheap); text frames become events. It is synchronous and deterministic, so it is tested
 by feeding bytes, exactly like the websockets protocol core.
+
+Inside a running event loop the analysis of a completed block waits for the end of the
+loop's turn, when every pipeline's waiting blocks are analysed in one vectorised pass
+(:meth:`AudioAnalyzer.process_many`): a process listening to many calls has many blocks
+ready per turn, and each numpy call is then paid once per batch instead of once per block.
+The results are exactly those of analysing each block at once. A pipeline's later text
+frames wait behind its blocks, so its events keep their order in the log, and anything that
+reads or moves the analysis (:meth:`summary`, :meth:`gap`, :meth:`pause`, :meth:`finish`)
+first settles the pipeline's own waiting work. Without a running loop (tests, scripts)
+every block is analysed as soon as it is complete.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -33,6 +46,9 @@ log = logging.getLogger(__name__)
 
 # Vapi message types that are already covered by our own, better events.
 _SUPPRESSED_MESSAGES = frozenset({"start"})
+
+_MAX_WAITING = 64
+"""Blocks waiting at most in one loop turn (64 KiB each at 16 kHz stereo): more are analysed at once."""
 
 
 class AudioPipeline:
@@ -58,9 +74,11 @@ class AudioPipeline:
         self.frames = 0
         self._configure(AudioFormat())
         self._audio_started = False
-        self._streaming = False  # audio started and not paused: feed() may take its fast path
+        self._streaming = False  # audio started, not paused, nothing failed: feed() may take its fast path
         self._finished = False
         self._paused_at: float | None = None
+        self._waiting: list[np.ndarray | str | bytes] = []  # blocks, and text frames behind them, for the turn's end
+        self._failed: Exception | None = None  # in waiting work done at a turn's end: raised by the next feed
 
     def _configure(self, fmt: AudioFormat) -> None:
         self.format = fmt
@@ -80,19 +98,26 @@ class AudioPipeline:
             if self.buffer.append(message):
                 self._drain(force=False)
             return
+        self._raise_failure()
         self._resume()
         if isinstance(message, bytes | bytearray | memoryview):
             self._audio_started = self._streaming = True
             if self.buffer.append(message):
                 self._drain(force=False)
+        elif self._waiting:
+            self._waiting.append(message)
         else:
             self._text(message)
 
     def feed_text(self, message: str | bytes) -> None:
         """One text frame, as ``str`` or as its raw UTF-8 payload (invalid UTF-8 counts as malformed)."""
         self.frames += 1
+        self._raise_failure()
         self._resume()
-        self._text(message)
+        if self._waiting:  # behind this pipeline's waiting blocks, so the log keeps stream order
+            self._waiting.append(message)
+        else:
+            self._text(message)
 
     def _resume(self) -> None:
         if self._paused_at is not None:  # a new session after stop_listening: the pause is a gap
@@ -118,6 +143,7 @@ class AudioPipeline:
 
     def gap(self, seconds: float) -> None:
         """The socket was away for ``seconds``: keep analysis and recording aligned with call time."""
+        self._settle()
         self._drain(force=True)
         # A partial sample frame from the old socket would shift every sample of the new one.
         self.buffer.clear()
@@ -130,6 +156,7 @@ class AudioPipeline:
         """The session stopped but the call goes on: close open segments, flush, remember when."""
         if self._finished or self._paused_at is not None:
             return
+        self._settle()
         self._drain(force=True)
         self._emit(self.analyzer.skip(0.0))
         if self.recorder is not None:
@@ -142,6 +169,7 @@ class AudioPipeline:
         if self._finished:
             return
         self._paused_at = None
+        self._settle()
         self._drain(force=True)
         self._emit(self.analyzer.finish())
         self._finished = True
@@ -157,9 +185,65 @@ class AudioPipeline:
         if recorder is not None:
             recorder.write(chunk)  # the WAV stores exactly the interleaved s16le bytes we received
         block = np.frombuffer(chunk, dtype="<i2").reshape(-1, self.format.channels)
-        self._emit(self.analyzer.process(block))
-        if self.on_audio is not None:
-            self.on_audio()
+        turn = None if force else _Turn.current()
+        if turn is None:
+            self._emit(self.analyzer.process(block))
+            if self.on_audio is not None:
+                self.on_audio()
+        else:
+            self._waiting.append(block.copy())  # the buffer's view would not outlive the next message
+            turn.enlist(self)
+
+    def _settle(self) -> None:
+        """Do this pipeline's work that waits for the end of the loop turn now (a failure raises here)."""
+        AudioPipeline.settle_all([self])
+        self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        if self._failed is not None:  # work of this pipeline's done at a turn's end failed: fail its socket now
+            failed, self._failed = self._failed, None
+            raise failed
+
+    @staticmethod
+    def settle_all(pipelines: Sequence[AudioPipeline]) -> None:
+        """Do the waiting work of ``pipelines``: their blocks in one :meth:`AudioAnalyzer.process_many` call,
+        then each pipeline's results and the text frames that came after them, in arrival order.
+
+        A failure in delivering (the journal refusing an event, say) is kept by its pipeline and raised by
+        its next feed, which fails that pipeline's socket as a failure in the feed itself would have.
+        """
+        todo = [pipeline for pipeline in dict.fromkeys(pipelines) if pipeline._waiting]
+        blocks = [(p.analyzer, w) for p in todo for w in p._waiting if isinstance(w, np.ndarray)]
+        try:
+            results = AudioAnalyzer.process_many(blocks)
+        except Exception as exc:  # a bug, not bad input: every pipeline of the batch fails, none silently
+            for pipeline in todo:
+                pipeline._waiting = []
+                pipeline._fail(exc)
+            return
+        at = 0
+        for pipeline in todo:
+            waiting, pipeline._waiting = pipeline._waiting, []
+            mine = sum(1 for w in waiting if isinstance(w, np.ndarray))
+            pipeline._deliver(waiting, results[at : at + mine])
+            at += mine
+
+    def _deliver(self, waiting: list[np.ndarray | str | bytes], results: list[list[AudioEvent]]) -> None:
+        done = iter(results)
+        try:
+            for item in waiting:
+                if isinstance(item, np.ndarray):
+                    self._emit(next(done))
+                    if self.on_audio is not None:
+                        self.on_audio()
+                else:
+                    self._text(item)
+        except Exception as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        self._failed = self._failed or exc
+        self._streaming = False  # so the next feed leaves the fast path and raises it
 
     def _recorder(self) -> WavRecorder | None:
         if self.recording_path is None or self._finished:
@@ -177,4 +261,46 @@ class AudioPipeline:
 
     def summary(self) -> AudioSummary:
         """The audio summary so far (DESIGN §7): a typed snapshot; ``model_dump()`` is the JSON object."""
+        AudioPipeline.settle_all([self])  # a failure there stays for the next feed: reading never raises it
         return self.analyzer.summary()
+
+
+class _Turn:
+    """The pipelines of one event loop with work waiting for the end of the loop's current turn.
+
+    The first block of a turn schedules :meth:`AudioPipeline.settle_all` with ``call_soon``: it runs once
+    the turn's ready callbacks (every socket's received data) are done, before the loop polls again. So
+    many blocks are ready while their analysis waits at most one turn.
+    """
+
+    _per_loop: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turn]] = weakref.WeakKeyDictionary()
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._pipelines: list[AudioPipeline] = []
+        self._blocks = 0
+
+    @classmethod
+    def current(cls) -> _Turn | None:
+        """The running loop's turn, or ``None`` outside a running loop (then work is done at once)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        turn = cls._per_loop.get(loop)
+        if turn is None:
+            turn = cls._per_loop[loop] = cls(loop)
+        return turn
+
+    def enlist(self, pipeline: AudioPipeline) -> None:
+        """``pipeline`` has one more block waiting."""
+        if not self._pipelines:
+            self._loop.call_soon(self._end)
+        self._pipelines.append(pipeline)  # once per block: settle_all takes each pipeline once
+        self._blocks += 1
+        if self._blocks >= _MAX_WAITING:  # bound the memory waiting in one turn
+            self._end()
+
+    def _end(self) -> None:
+        pipelines, self._pipelines, self._blocks = self._pipelines, [], 0
+        AudioPipeline.settle_all(pipelines)
