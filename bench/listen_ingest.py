@@ -340,6 +340,9 @@ async def _receive(spec: ReceiverSpec) -> dict[str, Any]:
     from websockets.asyncio.client import connect  # noqa: F401
 
     # Import everything the receiver uses before the clock starts: imports are not ingest.
+    import vapi_mcp.listen.pipeline
+    import vapi_mcp.listen.session
+    import vapi_mcp.store.files  # noqa: F401
 
     gc.collect()
     rss: dict[str, float] = {"baseline": psutil.Process().memory_info().rss}
@@ -640,9 +643,12 @@ def _print_targets(result: dict[str, Any], out: Callable[[str], None]) -> None:
         "memory_flat": flat,
     }
     result["targets"] = targets
+    # Issue 7 lowered the ratio target to 1.25x; the 1.5x one of issue 3 stays in `targets` for comparison.
+    result["ratio_le_1_25"] = result["ratio"] <= 1.25
     mark = {True: "met", False: "MISSED"}
     out(
-        f"targets: pipeline/bare <= 1.5x: {result['ratio']:.2f}x {mark[targets['ratio_le_1_5']]}; "
+        f"targets: pipeline/bare <= 1.25x: {result['ratio']:.2f}x {mark[result['ratio_le_1_25']]} "
+        f"(<= 1.5x: {mark[targets['ratio_le_1_5']]}); "
         f">= 500 real-time calls: {result['calls_per_core']:,} (saturated) / {rt_calls:,.0f} (paced) per core "
         f"{mark[targets['realtime_calls_ge_500']]}; memory flat with call length: "
         f"{mem['growth_per_session_kib']:+,.0f} KiB/session {mark[flat]}"
