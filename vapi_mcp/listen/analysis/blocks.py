@@ -137,7 +137,9 @@ def _many(jobs: list[tuple[Stream, np.ndarray]], out: list[list[AudioEvent]]) ->
         stream.nwin = k1 = k0 + nw
         transitions: list[Transition] = []
         n, lo, hi, total = counts[g], first[g], last[g], totals[g]
-        for c in range(ch):
+        for c, run in enumerate(runs.runs):
+            if not (n[c] or run.is_open):
+                continue  # a silent channel with no run to close: the usual case, nothing to do
             if not runs.advance(c, n[c], lo[c] + k0, hi[c] + k0, total[c], k1, transitions):
                 runs.scan(c, voiced[g, c].nonzero()[0], energy[g, c], k0, k1, transitions)
         if transitions or stream.timeline.silence_pending:
