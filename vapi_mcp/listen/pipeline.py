@@ -5,11 +5,12 @@ analysed in blocks (numpy cost is per call, so batching a second keeps the hot p
 cheap); text frames become events. It is synchronous and deterministic, so it is tested
 by feeding bytes, exactly like the websockets protocol core.
 
-Inside a running event loop the analysis of a completed block waits for the end of the
-loop's turn, when every pipeline's waiting blocks are analysed in one vectorised pass
-(:meth:`AudioAnalyzer.process_many`): a process listening to many calls has many blocks
-ready per turn, and each numpy call is then paid once per batch instead of once per block.
-The results are exactly those of analysing each block at once. A pipeline's later text
+Inside a running event loop a completed block is measured at once (its per-sample work,
+while it is in cache: :meth:`AudioAnalyzer.measure`), and deciding it waits for the end of
+the loop's turn, when every pipeline's measured blocks are decided in one vectorised pass
+(:meth:`AudioAnalyzer.decide_many`): a process listening to many calls has many blocks
+ready per turn, and most numpy calls are then paid once per batch instead of once per
+block. The results are exactly those of analysing each block at once. A pipeline's later text
 frames wait behind its blocks, so its events keep their order in the log, and anything that
 reads or moves the analysis (:meth:`summary`, :meth:`gap`, :meth:`pause`, :meth:`finish`)
 first settles the pipeline's own waiting work. Without a running loop (tests, scripts)
@@ -28,7 +29,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from vapi_mcp.listen.analysis import AudioAnalyzer, AudioEvent, AudioSummary
+from vapi_mcp.listen.analysis import AudioAnalyzer, AudioEvent, AudioSummary, MeasuredBlock
 from vapi_mcp.listen.events import EventLog
 from vapi_mcp.listen.frames import (
     AudioFormat,
@@ -77,7 +78,8 @@ class AudioPipeline:
         self._streaming = False  # audio started, not paused, nothing failed: feed() may take its fast path
         self._finished = False
         self._paused_at: float | None = None
-        self._waiting: list[np.ndarray | str | bytes] = []  # blocks, and text frames behind them, for the turn's end
+        # Measured blocks (None: nothing to decide), and the text frames behind them, for the end of the turn.
+        self._waiting: list[MeasuredBlock | str | bytes | None] = []
         self._failed: Exception | None = None  # in waiting work done at a turn's end: raised by the next feed
 
     def _configure(self, fmt: AudioFormat) -> None:
@@ -191,7 +193,7 @@ class AudioPipeline:
             if self.on_audio is not None:
                 self.on_audio()
         else:
-            self._waiting.append(block.copy())  # the buffer's view would not outlive the next message
+            self._waiting.append(self.analyzer.measure(block))  # the samples are not kept: the view dies here
             turn.enlist(self)
 
     def _settle(self) -> None:
@@ -206,16 +208,16 @@ class AudioPipeline:
 
     @staticmethod
     def settle_all(pipelines: Sequence[AudioPipeline]) -> None:
-        """Do the waiting work of ``pipelines``: their blocks in one :meth:`AudioAnalyzer.process_many` call,
+        """Do the waiting work of ``pipelines``: their blocks decided in one :meth:`AudioAnalyzer.decide_many`,
         then each pipeline's results and the text frames that came after them, in arrival order.
 
         A failure in delivering (the journal refusing an event, say) is kept by its pipeline and raised by
         its next feed, which fails that pipeline's socket as a failure in the feed itself would have.
         """
         todo = [pipeline for pipeline in dict.fromkeys(pipelines) if pipeline._waiting]
-        blocks = [(p.analyzer, w) for p in todo for w in p._waiting if isinstance(w, np.ndarray)]
+        blocks = [w for p in todo for w in p._waiting if not isinstance(w, str | bytes)]
         try:
-            results = AudioAnalyzer.process_many(blocks)
+            results = AudioAnalyzer.decide_many(blocks)
         except Exception as exc:  # a bug, not bad input: every pipeline of the batch fails, none silently
             for pipeline in todo:
                 pipeline._waiting = []
@@ -224,20 +226,20 @@ class AudioPipeline:
         at = 0
         for pipeline in todo:
             waiting, pipeline._waiting = pipeline._waiting, []
-            mine = sum(1 for w in waiting if isinstance(w, np.ndarray))
+            mine = sum(1 for w in waiting if not isinstance(w, str | bytes))
             pipeline._deliver(waiting, results[at : at + mine])
             at += mine
 
-    def _deliver(self, waiting: list[np.ndarray | str | bytes], results: list[list[AudioEvent]]) -> None:
+    def _deliver(self, waiting: list[MeasuredBlock | str | bytes | None], results: list[list[AudioEvent]]) -> None:
         done = iter(results)
         try:
             for item in waiting:
-                if isinstance(item, np.ndarray):
+                if isinstance(item, str | bytes):
+                    self._text(item)
+                else:
                     self._emit(next(done))
                     if self.on_audio is not None:
                         self.on_audio()
-                else:
-                    self._text(item)
         except Exception as exc:
             self._fail(exc)
 

@@ -28,7 +28,7 @@ adjacent buckets (doubling their span) whenever the call outgrows its width.
 
 from __future__ import annotations
 
-from vapi_mcp.listen.analysis.analyzer import AudioAnalyzer
+from vapi_mcp.listen.analysis.analyzer import AudioAnalyzer, MeasuredBlock
 from vapi_mcp.listen.analysis.sparkline import SPARK_CHARS
 from vapi_mcp.listen.analysis.summary import PARTIES, AudioSummary, Party, PartySummary, SpeechSegment
 from vapi_mcp.listen.analysis.timeline import AudioEvent
@@ -39,6 +39,7 @@ __all__ = [
     "AudioAnalyzer",
     "AudioEvent",
     "AudioSummary",
+    "MeasuredBlock",
     "Party",
     "PartySummary",
     "SpeechSegment",

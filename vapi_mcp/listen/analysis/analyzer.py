@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from vapi_mcp.listen.analysis.blocks import Stream, analyse
+from vapi_mcp.listen.analysis.blocks import Measure, Stream, decide, measure
 from vapi_mcp.listen.analysis.levels import DB_FLOOR, PeakMeter, WindowEnergy, dbfs, window_energy_at
 from vapi_mcp.listen.analysis.noisefloor import NoiseFloor
 from vapi_mcp.listen.analysis.sparkline import Sparkline
@@ -22,7 +23,7 @@ from vapi_mcp.listen.analysis.timeline import AudioEvent, CallTimeline, Segment
 from vapi_mcp.listen.analysis.voice import Transition, VoiceRuns
 from vapi_mcp.listen.frames import AudioFormat
 
-__all__ = ["AudioAnalyzer"]
+__all__ = ["AudioAnalyzer", "MeasuredBlock"]
 
 _DIGITAL_SILENCE_DBFS = -90.0  # windows quieter than this are ignored by the noise-floor tracker
 _UNMEASURED = PartySummary(
@@ -36,6 +37,15 @@ _UNMEASURED = PartySummary(
     measured=False,
     noise_floor_dbfs=None,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class MeasuredBlock:
+    """A block :meth:`AudioAnalyzer.measure` took in, waiting for :meth:`AudioAnalyzer.decide_many`."""
+
+    analyzer: AudioAnalyzer
+    windows: Measure | None  # None: the block completed no window
+    clock: int  # the stream's length once this block was in
 
 
 class AudioAnalyzer:
@@ -109,51 +119,58 @@ class AudioAnalyzer:
     # ------------------------------------------------------------------------------------------ input
     def process(self, block: np.ndarray) -> list[AudioEvent]:
         """Analyse the next audio; returns the events it completed, in time order. Ignored after :meth:`finish`."""
-        x = self._windows(self._checked(block))
-        if x is None:
-            return []
-        events = analyse([(self._stream, x)])[0] if x.shape[0] else []
-        if self._spark.outgrown(self._clock):
-            self._spark.fit(self._clock)
-        return events
+        measured = self.measure(block)
+        return AudioAnalyzer.decide_many([measured])[0] if measured is not None else []
 
     @staticmethod
     def process_many(blocks: Sequence[tuple[AudioAnalyzer, np.ndarray]]) -> list[list[AudioEvent]]:
-        """:meth:`process` of each ``(analyzer, block)`` in order, with one vectorised pass per round.
+        """:meth:`process` of each ``(analyzer, block)`` in order, the deciding vectorised over the analyzers.
 
-        The result, each block's events, is exactly that of the calls one by one. A round takes the next
-        block of every analyzer at once (an analyzer's later blocks wait for the next round), so the more
-        calls have a block ready, the less each one costs (see :mod:`.blocks`).
+        The result, each block's events, is exactly that of the calls one by one.
         """
         checked = [(analyzer, analyzer._checked(block)) for analyzer, block in blocks]  # before any state moves
-        results: list[list[AudioEvent]] = [[] for _ in blocks]
-        todo = range(len(checked))
-        while todo:
-            now: list[int] = []
-            later: list[int] = []
+        return AudioAnalyzer.decide_many([analyzer.measure(block) for analyzer, block in checked])
+
+    def measure(self, block: np.ndarray) -> MeasuredBlock | None:
+        """The first half of :meth:`process`: take the block in and do its per-sample work (energies, peaks).
+
+        ``None`` if there is nothing to decide. A measured block must be decided (:meth:`decide_many`), in
+        order, before anything else is asked of this analyzer; other blocks may be measured meanwhile.
+        """
+        x = self._windows(self._checked(block))
+        if x is None:
+            return None
+        return MeasuredBlock(self, measure(self._stream, x) if x.shape[0] else None, self._clock)
+
+    @staticmethod
+    def decide_many(measured: Sequence[MeasuredBlock | None]) -> list[list[AudioEvent]]:
+        """The second half of :meth:`process` for each measured block: its events, in order.
+
+        A round decides the next block of every analyzer at once (an analyzer's later blocks wait for the
+        next round), so the more calls have a block ready, the less each one costs (see :mod:`.blocks`).
+        """
+        results: list[list[AudioEvent]] = [[] for _ in measured]
+        pending = [(i, m) for i, m in enumerate(measured) if m is not None]
+        while pending:
+            now: list[tuple[int, MeasuredBlock]] = []
+            later: list[tuple[int, MeasuredBlock]] = []
             seen: set[int] = set()
-            for i in todo:
-                key = id(checked[i][0])
-                (later if key in seen else now).append(i)
+            for item in pending:
+                key = id(item[1].analyzer)
+                (later if key in seen else now).append(item)
                 seen.add(key)
-            jobs: list[tuple[Stream, np.ndarray]] = []
-            owners: list[int] = []
-            taken: list[AudioAnalyzer] = []
-            for i in now:
-                analyzer, block = checked[i]
-                x = analyzer._windows(block)
-                if x is not None:
-                    taken.append(analyzer)
-                    if x.shape[0]:
-                        jobs.append((analyzer._stream, x))
-                        owners.append(i)
-            for i, events in zip(owners, analyse(jobs), strict=True):
+            jobs = [(i, m.windows) for i, m in now if m.windows is not None]
+            for (i, _), events in zip(jobs, decide([windows for _, windows in jobs]), strict=True):
                 results[i] = events
-            for analyzer in taken:
-                if analyzer._spark.outgrown(analyzer._clock):
-                    analyzer._spark.fit(analyzer._clock)
-            todo = later
+            for _, m in now:
+                m.analyzer._refit(m.clock)
+            pending = later
         return results
+
+    def _refit(self, clock: int) -> None:
+        """After a block: keep the sparkline within its width for a call ``clock`` samples long."""
+        if self._spark.outgrown(clock):
+            self._spark.fit(clock)
 
     def _windows(self, x: np.ndarray) -> np.ndarray | None:
         """Take ``x`` into the stream; the whole windows it completes (with the carried partial one).

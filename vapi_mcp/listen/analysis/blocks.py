@@ -1,10 +1,15 @@
-"""The analysis of whole windows, a block at a time, vectorised over every stream that has a block ready.
+"""The analysis of whole windows, a block at a time, in two steps; the second vectorised over many streams.
 
-numpy costs per call, not per sample: a 1 s block is ~30 calls of a microsecond or two each, as much again
-as the arithmetic on its 16,000 samples. A process that listens to hundreds of calls has many blocks ready
-at each turn of its event loop, and :func:`analyse` takes them together: energies, floors and voiced flags
-are computed for up to :data:`GROUP` blocks per numpy call, and only the per-call state (the noise floor's
-ring, open runs, the timeline) is updated one stream at a time, in Python.
+1. :func:`measure` does the per-sample work: window energies, peaks and clip counts. It runs as soon as a
+   block is complete, while its samples are still in cache, and keeps only the energies (800 bytes for a
+   1 s stereo block, against 64 KiB of samples).
+2. :func:`decide` takes the measured blocks of many streams together: the noise floors, voiced flags and
+   the figures that extend open runs are computed for up to :data:`GROUP` blocks per numpy call, and only
+   the per-call state (the noise floor's ring, open runs, the timeline) moves one stream at a time.
+
+numpy costs per call, not per sample: decided alone, a 1 s block is ~25 calls of a microsecond or two.
+A process that listens to hundreds of calls has many blocks ready at each turn of its event loop, and
+then pays most of those calls once per group.
 
 The result is exactly that of analysing each block alone, in order, because the vectorised steps are
 elementwise or per-row (the same floating-point operations on the same values) and the sums they take are
@@ -24,10 +29,10 @@ from vapi_mcp.listen.analysis.noisefloor import NoiseFloor
 from vapi_mcp.listen.analysis.timeline import AudioEvent, CallTimeline
 from vapi_mcp.listen.analysis.voice import Transition, VoiceRuns
 
-__all__ = ["GROUP", "Stream", "analyse"]
+__all__ = ["GROUP", "Measure", "Stream", "decide", "measure"]
 
-GROUP = 32
-"""Blocks per vectorised step at most (each block's float64 squares are dropped as soon as it has its energies)."""
+GROUP = 64
+"""Blocks decided per vectorised step at most."""
 
 _EXACT_SAMPLES = 1 << 23  # a block of fewer samples per channel sums its squares (< 2**30 each) below 2**53
 
@@ -56,38 +61,56 @@ class Stream:
         return (self.win, self.channels, nw, self.margin, self.abs_e, chunk, self.floor.quiet_e)
 
 
-def analyse(jobs: Sequence[tuple[Stream, np.ndarray]]) -> list[list[AudioEvent]]:
-    """Analyse each job's whole windows (``int16``, shape ``(nw * win, channels)``); returns each job's events.
+@dataclass(slots=True, eq=False)
+class Measure:
+    """A block measured (energies and peaks taken) whose windows are still to be decided."""
 
-    A stream may appear once: the caller feeds a stream's blocks in successive calls.
+    stream: Stream
+    energy: np.ndarray  # (channels, windows)
+    emax: list[float]  # each channel's highest window energy
+
+
+def measure(stream: Stream, x: np.ndarray) -> Measure:
+    """The per-sample work on whole windows (``int16``, shape ``(nw * win, channels)``): their energies, and
+    the peaks and clip counts. Done as soon as the block is complete, while it is still in cache; nothing
+    of it depends on the decisions still to be taken for earlier blocks."""
+    nw = x.shape[0] // stream.win
+    energy = stream.energy.of(stream.energy.squares(x, nw))
+    emax: list[float] = energy.max(axis=1).tolist()
+    stream.peaks.update(x, emax)
+    return Measure(stream, energy, emax)
+
+
+def decide(measures: Sequence[Measure]) -> list[list[AudioEvent]]:
+    """The windows of each measured block decided (floors, voiced flags, runs, the timeline); each one's events.
+
+    A stream may appear once: the caller decides a stream's blocks in successive calls, in order.
     """
-    events: list[list[AudioEvent]] = [[] for _ in jobs]
+    events: list[list[AudioEvent]] = [[] for _ in measures]
     groups: dict[tuple[float, ...], list[int]] = {}
-    for i, (stream, x) in enumerate(jobs):
-        key = stream.group_key(x.shape[0] // stream.win) if len(jobs) > 1 else None
+    for i, m in enumerate(measures):
+        key = m.stream.group_key(m.energy.shape[1]) if len(measures) > 1 else None
         if key is None:  # alone, or not on the grid
-            _one(stream, x, events[i])
+            _one(m, events[i])
         else:
             groups.setdefault(key, []).append(i)
     for members in groups.values():
         for at in range(0, len(members), GROUP):
             part = members[at : at + GROUP]
             if len(part) == 1:
-                _one(*jobs[part[0]], events[part[0]])
+                _one(measures[part[0]], events[part[0]])
             else:
-                _many([jobs[i] for i in part], [events[i] for i in part])
+                _many([measures[i] for i in part], [events[i] for i in part])
     return events
 
 
-def _one(stream: Stream, x: np.ndarray, events: list[AudioEvent]) -> None:
+def _one(m: Measure, events: list[AudioEvent]) -> None:
     """One block alone, any cut and any length: per-channel numpy on its voiced windows."""
-    nw = x.shape[0] // stream.win
-    energy = stream.energy.of(stream.energy.squares(x, nw))  # (channels, windows)
-    emax: list[float] = energy.max(axis=1).tolist()
-    stream.peaks.update(x, emax)
+    stream, energy = m.stream, m.energy
+    nw = energy.shape[1]
     # No window of a channel whose loudest is under the absolute floor can be voiced: when that holds for
     # every channel only the noise floor's state moves, and the per-window floors are not needed.
-    loud = [e > stream.abs_e for e in emax]
+    loud = [e > stream.abs_e for e in m.emax]
     k0 = stream.nwin
     on_grid = stream.group_key(nw) is not None
     voiced: np.ndarray | None = None
@@ -113,16 +136,14 @@ def _one(stream: Stream, x: np.ndarray, events: list[AudioEvent]) -> None:
     _close_block(stream, transitions, k1, events)
 
 
-def _many(jobs: list[tuple[Stream, np.ndarray]], out: list[list[AudioEvent]]) -> None:
-    """Several streams' blocks of the same shape on the sub-window grid: all but the energies and peaks are
-    computed for all the blocks at once (a block's float64 squares live only until its energies are taken)."""
-    s0, nw = jobs[0][0], jobs[0][1].shape[0] // jobs[0][0].win
-    ch = s0.channels
-    energy = np.empty((len(jobs), ch, nw))
-    for g, (stream, x) in enumerate(jobs):  # the peaks while the block is still in cache
-        energy[g] = stream.energy.of(stream.energy.squares(x, nw))
-        stream.peaks.update(x, energy[g].max(axis=1).tolist())
-    threshold = _floors_on_grid([stream for stream, _ in jobs], energy, nw, per_window=True) * s0.margin
+def _many(measures: list[Measure], out: list[list[AudioEvent]]) -> None:
+    """Several streams' blocks of the same shape on the sub-window grid, decided together: floors, voiced
+    flags and the figures that extend an open run take one numpy call for all of them."""
+    streams = [m.stream for m in measures]
+    s0 = streams[0]
+    energy = np.stack([m.energy for m in measures])  # (blocks, channels, windows)
+    nw = energy.shape[2]
+    threshold = _floors_on_grid(streams, energy, nw, per_window=True) * s0.margin
     np.maximum(threshold, s0.abs_e, out=threshold)
     voiced = energy > threshold
     # Per stream and channel: how many windows are voiced, the first and the last of them and their energy in
@@ -131,7 +152,7 @@ def _many(jobs: list[tuple[Stream, np.ndarray]], out: list[list[AudioEvent]]) ->
     first: list[list[int]] = voiced.argmax(axis=2).tolist()
     last: list[list[int]] = (nw - 1 - voiced[:, :, ::-1].argmax(axis=2)).tolist()
     totals: list[list[float]] = np.where(voiced, energy, 0.0).sum(axis=2).tolist()
-    for g, (stream, _) in enumerate(jobs):
+    for g, stream in enumerate(streams):
         runs = stream.runs
         k0 = stream.nwin
         stream.nwin = k1 = k0 + nw
