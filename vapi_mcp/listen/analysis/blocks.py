@@ -52,13 +52,18 @@ class Stream:
     timeline: CallTimeline
     nwin: int = 0  # windows analysed so far
 
-    def group_key(self, nw: int) -> tuple[float, ...] | None:
-        """Streams whose next ``nw`` windows can be analysed in one vectorised step share a key; ``None`` when
+    def group_key(self, nw: int) -> tuple[object, ...] | None:
+        """Streams whose next ``nw`` windows can be decided in one vectorised step share a key; ``None`` when
         this block needs the general path (not whole sub-windows on the grid, or too long to sum exactly)."""
         chunk = self.floor.chunk
         if self.nwin % chunk or nw % chunk or nw * self.win >= _EXACT_SAMPLES:
             return None
-        return (self.win, self.channels, nw, self.margin, self.abs_e, chunk, self.floor.quiet_e)
+        return (nw, self.settings)
+
+    @property
+    def settings(self) -> tuple[float, ...]:
+        """What the vectorised step assumes the streams of a group share."""
+        return (self.win, self.channels, self.margin, self.abs_e, self.floor.chunk, self.floor.quiet_e)
 
 
 @dataclass(slots=True, eq=False)
@@ -87,7 +92,7 @@ def decide(measures: Sequence[Measure]) -> list[list[AudioEvent]]:
     A stream may appear once: the caller decides a stream's blocks in successive calls, in order.
     """
     events: list[list[AudioEvent]] = [[] for _ in measures]
-    groups: dict[tuple[float, ...], list[int]] = {}
+    groups: dict[tuple[object, ...], list[int]] = {}
     for i, m in enumerate(measures):
         key = m.stream.group_key(m.energy.shape[1]) if len(measures) > 1 else None
         if key is None:  # alone, or not on the grid

@@ -25,13 +25,14 @@ _CHUNKS = 10
 class NoiseFloor:
     """Per-channel floor tracking, vectorised over the channels and over all the windows of a block."""
 
-    __slots__ = ("_base", "_piece_mins", "_rings", "chunk", "quiet_e")
+    __slots__ = ("_base", "_piece_mins", "_ring_min", "_rings", "chunk", "quiet_e")
 
     def __init__(self, channels: int, windows_per_s: float, quiet_e: float) -> None:
         self.chunk = max(1, round(_CHUNK_S * windows_per_s))  # windows per sub-window
         self.quiet_e = quiet_e  # windows quieter than this are digital silence: not tracked
         self._rings = [deque[float](maxlen=_CHUNKS) for _ in range(channels)]  # minima of past sub-windows
         self._piece_mins: list[np.ndarray] = []  # minima of the current sub-window's pieces (one per block)
+        self._ring_min = [math.inf] * channels  # the lowest of each ring
         self._base = [math.inf] * channels  # the floor in force before the next window
 
     def current(self, channel: int) -> float:
@@ -74,12 +75,14 @@ class NoiseFloor:
         (within a sub-window, the floor at a window is the lower of that and the sub-window's running minimum)."""
         bases: list[list[float]] = []
         base = self._base
-        rings = self._rings
+        rings, lows = self._rings, self._ring_min
         for chunk_min in chunk_mins:
             bases.append(base)
-            base: list[float] = []
-            for ring, low in zip(rings, chunk_min, strict=True):
+            for c, (ring, low) in enumerate(zip(rings, chunk_min, strict=True)):
+                leaving = ring[0] if len(ring) == _CHUNKS else math.inf
                 ring.append(low)
-                base.append(min(ring))
+                # The ring's minimum needs a look at all of it only when the one leaving was that minimum.
+                lows[c] = min(ring) if leaving == lows[c] else min(lows[c], low)
+            base = lows.copy()
         self._base = base
         return bases
