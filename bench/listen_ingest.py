@@ -258,20 +258,20 @@ class _NullSink:
 
 
 async def _pipeline(url: str, call_id: str, data_dir: Path, wrap: Callable[[Any], None] | None) -> tuple[int, bool]:
-    """One session wired exactly as SessionManager / CallSupervisor wire it (journal on, recording on)."""
+    """One session wired exactly as CallSupervisor wires it (journal and recording through the store)."""
     from vapi_mcp.listen.events import EventLog
     from vapi_mcp.listen.pipeline import AudioPipeline
     from vapi_mcp.listen.session import ListenSession
-    from vapi_mcp.store.files import CallStorage
+    from vapi_mcp.store.local import LocalStore
 
-    storage, sink = CallStorage(data_dir), _NullSink()
-    event_log = EventLog(call_id, journal=storage.events_path(call_id))
+    store, sink = LocalStore(data_dir), _NullSink()
+    event_log = EventLog(call_id, journal=store.open_journal(call_id))
     event_log.add_listener(lambda event: sink.call_changed(call_id, ("events",)))
     event_log.append("call.status", {"status": "in-progress", "endedReason": None})
     pipeline = AudioPipeline(
         call_id,
         event_log,
-        recording_path=storage.recording_path(call_id),
+        recording_path=store.recording_path(call_id),
         silence_threshold_s=2.0,
         on_audio=lambda: sink.call_changed(call_id, ("audio-summary", "recording")),
     )
@@ -342,7 +342,7 @@ async def _receive(spec: ReceiverSpec) -> dict[str, Any]:
     # Import everything the receiver uses before the clock starts: imports are not ingest.
     import vapi_mcp.listen.pipeline
     import vapi_mcp.listen.session
-    import vapi_mcp.store.files  # noqa: F401
+    import vapi_mcp.store.local  # noqa: F401
 
     gc.collect()
     rss: dict[str, float] = {"baseline": psutil.Process().memory_info().rss}
