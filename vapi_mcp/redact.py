@@ -27,9 +27,14 @@ __all__ = ["REDACTED", "install_redaction", "redact", "scrub"]
 
 REDACTED: Final = "[redacted]"
 # Any URL whose path ends in /listen, /control or /transport (Vapi's monitor endpoints, and the
-# emulator's), plus query strings that may carry tokens.
+# emulator's), plus query strings that may carry tokens. Every pattern here runs on remote text on the
+# event loop, so none may backtrack more than linearly (issue 8: an unbounded ``[^\s]+`` before the path
+# made 60 KB of ``/a/a/a…`` take minutes). So a URL is matched segment by segment, at most 9 before the
+# endpoint: each character is then tried from a bounded number of starts, and a URL with more segments
+# still loses its capability, which sits in the last ones.
 _MONITOR_URL = re.compile(
-    r"(?:\b(?:wss?|https?)://[^\s\"'<>]+|/[A-Za-z0-9._~%-]+(?:/[A-Za-z0-9._~%-]+)*)/(?:listen|control|transport)\b[^\s\"'<>]*",
+    r"(?:\b(?:wss?|https?)://[^\s\"'<>/]+(?:/[^\s\"'<>/]*){0,8}|/[A-Za-z0-9._~%-]+(?:/[A-Za-z0-9._~%-]+){0,8})"
+    r"/(?:listen|control|transport)\b[^\s\"'<>]*",
     re.IGNORECASE,
 )
 _lock = threading.Lock()
@@ -125,19 +130,18 @@ _SECRET_CONTAINERS = frozenset({"headers"})
 
 # In free text: a credential in a URL's user info or query, an Authorization header's value, a bearer
 # token, or an "apiKey": "…" pair (JSON or a query string embedded in a string).
-_URL_USERINFO = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#@\"'<>]+@")
-_QUERY_SECRET = re.compile(
-    r"([?&][^=&#\s\"'<>]*(?:sig|signature|token|key|secret|pass|auth|cred|session|code)[^=&#\s\"'<>]*=)"
-    r"[^&#\s\"'<>]+",
-    re.IGNORECASE,
-)
+_URL_USERINFO = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]{0,31}://)[^\s/?#@\"'<>]+@")  # a scheme is short
+# A query parameter's name (matched whole, so a failed name is never rescanned from inside), and its value.
+_QUERY_NAME = re.compile(r"[?&][^=&#\s\"'<>]*")
+_QUERY_SECRET_NAME = re.compile(r"sig|signature|token|key|secret|pass|auth|cred|session|code", re.IGNORECASE)
+_QUERY_VALUE = re.compile(r"[^&#\s\"'<>]+")
 _AUTH_HEADER = re.compile(
     r"""\b((?:proxy-)?authorization["']?\s*[:=]\s*["']?)(?!\[redacted\])(?:[A-Za-z]+\s+)?[A-Za-z0-9._~+/=:-]+""",
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"\b([Bb]earer)\s+[A-Za-z0-9._~+/=-]{8,}")
-_KEY_VALUE = re.compile(
-    r"""([\w-]*(?:api[_-]?key|secret|token|password|passwd|credentials?|signature)["']?\s*[:=]\s*)"""
+_KEY_VALUE = re.compile(  # the name starts a word: tried once per word, not once per letter
+    r"""((?<![\w-])[\w-]*(?:api[_-]?key|secret|token|password|passwd|credentials?|signature)["']?\s*[:=]\s*)"""
     r"""(\[redacted\]|"[^"]*"|'[^']*'|[^\s,;&}\]"']+)""",
     re.IGNORECASE,
 )
@@ -151,11 +155,28 @@ def _keep_quotes(match: re.Match[str]) -> str:
     return f"{match.group(1)}{quote}{REDACTED}{quote}"
 
 
+def _redact_query(text: str) -> str:
+    """``?token=…``, ``&X-Amz-Signature=…``: the value of every query parameter whose name says credential."""
+    if "=" not in text:
+        return text
+    out: list[str] = []
+    done = at = 0
+    while (name := _QUERY_NAME.search(text, at)) is not None:
+        at = name.end()
+        if text.startswith("=", at) and _QUERY_SECRET_NAME.search(name.group()):
+            value = _QUERY_VALUE.match(text, at + 1)
+            if value is not None:
+                out += (text[done : at + 1], REDACTED)
+                done = at = value.end()
+    out.append(text[done:])
+    return "".join(out)
+
+
 def _scrub_text(text: str) -> str:
     # Registered secrets last: a short one could otherwise break the words the other patterns look for.
     text = _MONITOR_URL.sub(REDACTED, text)
     text = _URL_USERINFO.sub(rf"\1{REDACTED}@", text)
-    text = _QUERY_SECRET.sub(rf"\1{REDACTED}", text)
+    text = _redact_query(text)
     text = _AUTH_HEADER.sub(rf"\1{REDACTED}", text)
     text = _BEARER.sub(rf"\1 {REDACTED}", text)
     return _redact_secrets(_KEY_VALUE.sub(_keep_quotes, text))

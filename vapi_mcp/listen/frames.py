@@ -247,6 +247,7 @@ def _parse(text: object) -> TextFrame:
         return MalformedFrame("JSON object without a string type")
     if len(kind) > _MAX_TYPE_LEN:
         return MalformedFrame(f"type too long ({len(kind)} characters)")
+    kind = cast(str, scrub(kind))  # stored as the event's type field: remote text like the rest
     if size > MAX_STORED_MESSAGE:
         return MessageFrame(kind, {"type": kind, "truncated": True, "size": size})
     # Vapi's messages carry the call object, monitor URLs included: what is stored must hold no capability.
@@ -315,6 +316,9 @@ def _transcript(kind: str, obj: dict[str, Any]) -> TranscriptFrame | None:
         stage = match.group(1) if match else None
     # No stage at all: a transcript nobody marked partial is taken as the final text.
     final = stage is None or stage.lower() == "final"
+    # Stored and shown as is: scrubbed like any ingested text (a URL or key read out, or a hostile socket),
+    # before it is cut, so that a cut never leaves part of a capability behind.
+    text = cast(str, scrub(text))
     if len(text) > _MAX_TRANSCRIPT_CHARS:
         text = text[:_MAX_TRANSCRIPT_CHARS] + "…"
     return TranscriptFrame(role=party, text=text, final=final, raw_type=kind)
