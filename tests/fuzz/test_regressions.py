@@ -8,8 +8,6 @@
    ``?token`` (``_QUERY_SECRET``, cubic), of ``/a`` (``_MONITOR_URL``, also behind every log record) or of
    ``a.`` (``_URL_USERINFO``) took from seconds to minutes, on the event loop, for one listen frame.
 
-Not fixed here (supervisor/ and vapi/ are not this change's), kept as a strict xfail until they are:
-
 4. A lone surrogate inside a transient ``assistant`` (create_call, handoff_call) crashes the tool: the
    request body cannot be encoded (``UnicodeEncodeError`` in httpx), the agent reads only "Error executing
    tool create_call" and the server logs a traceback. Over stdio and HTTP the SDK's JSON parser refuses the
@@ -93,7 +91,6 @@ def test_query_credentials_are_redacted_as_before(text: str, expected: str) -> N
 
 
 @SERVER_THREAD_USES_RANDOM
-@pytest.mark.xfail(strict=True, reason="issue 8 fuzzing: a lone surrogate in a transient assistant crashes the tool")
 def test_a_lone_surrogate_in_a_transient_assistant_is_a_clear_error(tmp_path: Path) -> None:
     with live_server(tmp_path, live_calls=1) as live:
         for tool, args in [

@@ -6,6 +6,7 @@ Each builder returns the message to send and a short summary for the ``control.s
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from vapi_mcp.errors import InvalidInput
@@ -65,7 +66,7 @@ def create_request(
     if len(chosen) != 1:
         raise InvalidInput(f"give exactly one of assistant_id, assistant or squad_id (got {chosen or 'none'})")
     if assistant is not None:
-        check_nested_destinations(assistant, allowlist, path="assistant")
+        check_transient(assistant, allowlist)
     monitor = MonitorPlan(
         listen_enabled=True,
         control_enabled=True,
@@ -83,6 +84,17 @@ def create_request(
         assistant_overrides=None if squad_id else overrides,
         squad_overrides=overrides if squad_id else None,
     )
+
+
+def check_transient(assistant: dict[str, Any], allowlist: tuple[str, ...]) -> None:
+    """A transient assistant must be sendable (valid Unicode) and send the call nowhere the policy forbids."""
+    try:
+        json.dumps(assistant, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("assistant holds text that is not valid Unicode (a lone surrogate escape)") from None
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"assistant is not a JSON object Vapi can read ({type(exc).__name__})") from None
+    check_nested_destinations(assistant, allowlist, path="assistant")
 
 
 def say(content: str, *, end_call_after_spoken: bool, interrupt_assistant: bool) -> Built:
@@ -144,7 +156,7 @@ def handoff(
     if bool(assistant_id) == bool(assistant):
         raise InvalidInput("give exactly one of assistant_id or assistant")
     if assistant is not None:
-        check_nested_destinations(assistant, allowlist, path="assistant")
+        check_transient(assistant, allowlist)
     if context == "lastNMessages" and max_messages is None:
         raise InvalidInput("context=lastNMessages needs max_messages")
     if context != "lastNMessages" and max_messages is not None:
