@@ -72,18 +72,15 @@ class Measure:
 
     stream: Stream
     energy: np.ndarray  # (channels, windows)
-    emax: list[float]  # each channel's highest window energy
 
 
 def measure(stream: Stream, x: np.ndarray) -> Measure:
     """The per-sample work on whole windows (``int16``, shape ``(nw * win, channels)``): their energies, and
     the peaks and clip counts. Done as soon as the block is complete, while it is still in cache; nothing
     of it depends on the decisions still to be taken for earlier blocks."""
-    nw = x.shape[0] // stream.win
-    energy = stream.energy.of(stream.energy.squares(x, nw))
-    emax: list[float] = energy.max(axis=1).tolist()
-    stream.peaks.update(x, emax)
-    return Measure(stream, energy, emax)
+    energy = stream.energy.of(stream.energy.squares(x, x.shape[0] // stream.win))
+    stream.peaks.update(x, energy)
+    return Measure(stream, energy)
 
 
 def decide(measures: Sequence[Measure]) -> list[list[AudioEvent]]:
@@ -115,7 +112,7 @@ def _one(m: Measure, events: list[AudioEvent]) -> None:
     nw = energy.shape[1]
     # No window of a channel whose loudest is under the absolute floor can be voiced: when that holds for
     # every channel only the noise floor's state moves, and the per-window floors are not needed.
-    loud = [e > stream.abs_e for e in m.emax]
+    loud = [e > stream.abs_e for e in energy.max(axis=1).tolist()]
     k0 = stream.nwin
     on_grid = stream.group_key(nw) is not None
     voiced: np.ndarray | None = None

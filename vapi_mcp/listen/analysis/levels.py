@@ -71,29 +71,32 @@ class PeakMeter:
         self.peak2 = [0.0] * channels
         self.clipped = [0] * channels
 
-    def update(self, x: np.ndarray, emax: list[float]) -> None:
+    def update(self, x: np.ndarray, energy: np.ndarray) -> None:
         """Take the block ``x`` (``int16``, shape ``(n, channels)``) into the peaks and clip counts.
 
-        ``emax`` is each channel's highest window energy in the block. A window's energy is at least each
-        of its squared samples, which spares most of the work:
+        ``energy`` is the block's window energies, ``(channels, windows)``. Most blocks need only the
+        block's largest magnitude, two contiguous ``int16`` reductions: once every channel has had a louder
+        sample, and none is near clipping, nothing changes. Otherwise a window's energy, which is at least
+        each of its squared samples, decides per channel:
 
         - a channel whose windows all stay at or under its peak so far and under the clip level holds no
           sample that could change either, and is skipped;
-        - when only one channel needs its peak, the block's largest magnitude over both channels, if its
-          square is above every sample the other channel can hold, is that channel's: two contiguous
-          ``int16`` reductions instead of per-channel ones.
+        - when only one channel needs its peak, the block's largest magnitude, if its square is above
+          every sample the other channel can hold, is that channel's own.
 
         Peaks are the squares of integer samples, exact in float64, so they are the same as squaring first.
         """
         ch, clip2 = self._ch, self._clip2
+        top = float(max(int(x.max()), -int(x.min()))) ** 2
+        if top < clip2 and top <= min(self.peak2):
+            return
+        emax: list[float] = energy.max(axis=1).tolist()
         scan = [c for c in range(ch) if emax[c] > self.peak2[c] or emax[c] >= clip2]
         if not scan:
             return
-        if len(scan) == 1:
-            top = float(max(int(x.max()), -int(x.min()))) ** 2
-            if ch == 1 or top > emax[1 - scan[0]]:
-                self._take(x, scan[0], top)
-                return
+        if len(scan) == 1 and (ch == 1 or top > emax[1 - scan[0]]):
+            self._take(x, scan[0], top)
+            return
         for c in scan:
             column = x[:, c]
             self._take(x, c, float(max(int(column.max()), -int(column.min()))) ** 2)
