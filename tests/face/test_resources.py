@@ -145,3 +145,17 @@ async def test_the_supervision_prompt_and_unknown_prompts(client: Client, caplog
                 await client.get_prompt(name, args)
             assert info.value.error.code == -32602
     assert not [r for r in caplog.records if r.levelname == "ERROR"], "a bad prompt request is not a server error"
+
+
+async def test_every_resource_is_read_on_the_event_loop(settings: Settings) -> None:
+    """Issue 8, defect 1: the SDK runs a synchronous resource function in a worker thread, where it raced the
+    loop appending events (islice over a sliding window) and flushing the recording. Every handler is async."""
+    import inspect
+
+    server = create_server(settings)
+    manager = server._resource_manager  # pyright: ignore[reportPrivateUsage]  # no public list of handlers
+    handlers = [t.fn for t in manager.list_templates()] + [r.fn for r in manager._resources.values()]  # pyright: ignore[reportPrivateUsage, reportAttributeAccessIssue]
+    assert len(handlers) == 6
+    assert all(inspect.iscoroutinefunction(fn) for fn in handlers), [
+        fn for fn in handlers if not inspect.iscoroutinefunction(fn)
+    ]
