@@ -345,7 +345,7 @@ async def _receive(spec: ReceiverSpec) -> dict[str, Any]:
     import vapi_mcp.store.local  # noqa: F401
 
     # Loading numpy starts OpenBLAS's worker threads, which spin for a fraction of a second (about 0.2 s of a
-    # second core here, 0.3 us per frame of a saturated run): a cost of the import, not of ingest.
+    # second core on the 2-core VM): a cost of the import, not of ingest.
     await asyncio.sleep(0.5)
     gc.collect()
     rss: dict[str, float] = {"baseline": psutil.Process().memory_info().rss}
