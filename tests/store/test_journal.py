@@ -72,7 +72,7 @@ def test_a_torn_last_line_is_cut_and_logged(path: Path, caplog: pytest.LogCaptur
     path.write_bytes(line(1) + line(2) + b'{"seq":3,"at":"2026-05-09T07:35:25.123Z","type":"trans')  # killed
     with caplog.at_level(logging.WARNING, logger="vapi_mcp.store.journal"):
         journal = JsonlJournal(path, call_id="call-9")
-    assert journal.last_seq == 2
+    assert journal.last_seq == 2 and journal.torn_bytes == 54  # counted, for the start-up index's report
     assert path.read_bytes() == line(1) + line(2)
     assert any("call-9" in r.getMessage() and "torn last line (54 bytes)" in r.getMessage() for r in caplog.records)
     add(journal, 3)

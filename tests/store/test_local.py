@@ -199,3 +199,33 @@ def test_a_symlinked_call_folder_is_refused_for_writing(store: LocalStore, root:
     with pytest.raises(DataDirUnsafe):
         store.write_snapshot("planted", {"v": 1})
     assert list(elsewhere.iterdir()) == []
+
+
+def test_holds_last_written_and_remove_call(store: LocalStore, root: Path) -> None:
+    assert not store.holds("call-1") and not store.holds("../etc") and store.existing_journal("call-1") is None
+    store.write_snapshot("call-1", {"a": 1})
+    assert store.holds("call-1") and store.existing_journal("call-1") is None, "reading creates no journal"
+    assert not (root / "calls" / "call-1" / "events.jsonl").exists()
+    with store.open_journal("call-1") as journal:
+        journal.append(1, "2026-05-09T07:35:25.123Z", '"call.status"', "{}")
+    os.utime(root / "calls" / "call-1" / "call.json", (1_000_000, 1_000_000))
+    written = store.last_written("call-1")
+    assert written is not None and written > 1_000_000, "the newest of the call's files"
+    with store.existing_journal("call-1") as journal:  # type: ignore[union-attr]
+        assert journal.last_seq == 1
+    (root / "calls" / "call-1" / "stray.tmp").write_text("x")
+    store.remove_call("call-1")
+    assert not (root / "calls" / "call-1").exists() and store.call_ids() == []
+    store.remove_call("call-1")  # nothing there: nothing to do
+    assert store.last_written("call-2") is None
+
+
+def test_remove_call_never_follows_a_symlinked_folder(store: LocalStore, root: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "events.jsonl").write_text("keep me\n")
+    store.write_snapshot("call-1", {"a": 1})
+    (root / "calls" / "call-2").symlink_to(elsewhere)
+    with pytest.raises(DataDirUnsafe):
+        store.remove_call("call-2")
+    assert (elsewhere / "events.jsonl").read_text() == "keep me\n"

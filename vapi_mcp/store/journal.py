@@ -43,6 +43,8 @@ class JsonlJournal:
         self._file: IO[bytes] | None = None
         self._first = 1  # seqs [first, last] are on disk
         self._last = 0
+        self.torn_bytes = 0
+        """Bytes of a torn last line cut when the journal was opened (a write killed half way), 0 if none."""
         self._open()
 
     @property
@@ -80,6 +82,7 @@ class JsonlJournal:
                     "event journal of call %s: dropping a torn last line (%d bytes)", self._name, size - good_end
                 )
                 file.truncate(good_end)
+                self.torn_bytes = size - good_end
         except BaseException:
             file.close()
             raise

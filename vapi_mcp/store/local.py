@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import stat
 from collections.abc import Mapping
 from pathlib import Path
@@ -71,6 +72,13 @@ class LocalStore:
     def recording_path(self, call_id: str) -> Path:
         return self._call_dir(call_id) / RECORDING_FILENAME
 
+    def existing_journal(self, call_id: str) -> JsonlJournal | None:
+        """The call's journal if it has one (opened as :meth:`open_journal` does, so a torn last line is cut),
+        else None: unlike :meth:`open_journal`, creates nothing."""
+        if not (self._call_path(call_id) / EVENTS_FILENAME).is_file():
+            return None
+        return self.open_journal(call_id)
+
     # ------------------------------------------------------------------ the index
 
     def call_ids(self) -> list[str]:
@@ -91,6 +99,37 @@ class LocalStore:
             if entry.is_dir(follow_symlinks=False) and _holds_a_call(entry.path):
                 found.append(entry.name)
         return sorted(found)
+
+    def holds(self, call_id: str) -> bool:
+        """Whether the store holds ``call_id`` (as :meth:`call_ids` would list it); False for an unsafe id."""
+        try:
+            folder = self._call_path(call_id)
+        except InvalidInput:
+            return False
+        return folder.is_dir() and not folder.is_symlink() and _holds_a_call(str(folder))
+
+    def last_written(self, call_id: str) -> float | None:
+        """When the call's files last changed (the newest mtime, epoch seconds), or None if none is there."""
+        folder = self._call_path(call_id)
+        times: list[float] = []
+        for name in _CALL_FILES:
+            with contextlib.suppress(OSError):
+                times.append(os.lstat(folder / name).st_mtime)
+        return max(times, default=None)
+
+    def remove_call(self, call_id: str) -> None:
+        """Delete the call's folder and everything in it (retention); nothing if it is not there.
+
+        The folder itself must be ours and not a symlink; links inside it are removed, never followed.
+        """
+        folder = self._call_path(call_id)
+        try:
+            st = os.lstat(folder)
+        except FileNotFoundError:
+            return
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+            raise DataDirUnsafe(f"refusing to remove {folder.name!r}: not a folder of this user")
+        shutil.rmtree(folder)
 
     # ------------------------------------------------------------------ snapshots
 
