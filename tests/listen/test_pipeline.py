@@ -192,7 +192,11 @@ async def test_session_reconnects_after_abnormal_close_and_gives_up_on_4xx(tmp_p
 
     pipeline, _ = await _listen_to(handler, tmp_path / "drop", call_over=False)
     types = [e.type for e in pipeline.log.read(limit=100).events]
-    assert types == ["listen.connected", "listen.reconnecting", "listen.connected", "listen.closed"]
+    assert types == ["listen.connected", "listen.reconnecting", "listen.gap", "listen.connected", "listen.closed"]
+    gap = pipeline.log.read(limit=100, types=["listen.gap"]).events[0].data
+    assert gap["reason"] == "reconnect" and gap["gap_s"] > 0
+    assert gap["from_s"] == pytest.approx(1280 / 4 / 16000)  # the call time heard before the drop
+    assert gap["to_s"] == pytest.approx(gap["from_s"] + gap["gap_s"], abs=1 / 16000)  # to the sample
 
     def refuse(connection: ServerConnection, request: object) -> object:
         return connection.respond(404, "no such call\n")

@@ -44,6 +44,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "listen.connected",
     "listen.reconnecting",
     "listen.closed",
+    "listen.gap",
     "speech.started",
     "speech.stopped",
     "silence",

@@ -23,13 +23,15 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
 from vapi_mcp.listen.analysis import AudioAnalyzer, AudioEvent, AudioSummary, MeasuredBlock
+from vapi_mcp.listen.eventdata import utc_now
 from vapi_mcp.listen.events import EventLog
 from vapi_mcp.listen.frames import (
     AudioFormat,
@@ -39,7 +41,8 @@ from vapi_mcp.listen.frames import (
     TranscriptFrame,
     parse_text_frame,
 )
-from vapi_mcp.listen.recorder import WavRecorder
+from vapi_mcp.listen.recorder import WavRecorder, recording_layout
+from vapi_mcp.listen.replay import Gap, replay_recording
 
 __all__ = ["AudioPipeline"]
 
@@ -78,6 +81,7 @@ class AudioPipeline:
         self._streaming = False  # audio started, not paused, nothing failed: feed() may take its fast path
         self._finished = False
         self._paused_at: float | None = None
+        self._pause_reason = "stopped"  # what a gap at the next audio is said to be (listen.gap's reason)
         # Measured blocks (None: nothing to decide), and the text frames behind them, for the end of the turn.
         self._waiting: list[MeasuredBlock | str | bytes | None] = []
         self._failed: Exception | None = None  # in waiting work done at a turn's end: raised by the next feed
@@ -124,7 +128,7 @@ class AudioPipeline:
     def _resume(self) -> None:
         if self._paused_at is not None:  # a new session after stop_listening: the pause is a gap
             paused_for, self._paused_at = time.monotonic() - self._paused_at, None
-            self.gap(paused_for)
+            self.gap(paused_for, reason=self._pause_reason)
 
     def _text(self, text: str | bytes) -> None:
         frame = parse_text_frame(text)
@@ -143,16 +147,56 @@ class AudioPipeline:
             if self.malformed <= 5 or self.malformed % 100 == 0:
                 log.info("call %s: malformed listen frame #%d (%s)", self.call_id, self.malformed, frame.reason)
 
-    def gap(self, seconds: float) -> None:
-        """The socket was away for ``seconds``: keep analysis and recording aligned with call time."""
+    def gap(self, seconds: float, *, reason: str = "reconnect") -> None:
+        """The socket was away for ``seconds``: keep analysis and recording aligned with call time.
+
+        Logs a ``listen.gap`` event: the missed interval in call time (``from_s``..``to_s``, where the
+        recording holds zeros) and in wall time, and why (``reconnect``, ``stopped``, ``restart``).
+        """
         self._settle()
         self._drain(force=True)
         # A partial sample frame from the old socket would shift every sample of the new one.
         self.buffer.clear()
+        seconds = round(max(0.0, seconds), 6)
+        start = self.analyzer.duration_s
         self._emit(self.analyzer.skip(seconds))
         recorder = self._recorder()
         if recorder is not None:
             recorder.write_silence(seconds)
+        now = utc_now()
+        self.log.append(
+            "listen.gap",
+            {
+                "reason": reason,
+                "from_s": round(start, 6),
+                "to_s": round(self.analyzer.duration_s, 6),
+                "gap_s": seconds,
+                "wall_from": _iso(now - timedelta(seconds=seconds)),
+                "wall_to": _iso(now),
+            },
+        )
+
+    def resume_after_restart(self, gaps: Iterable[Gap], missed_s: float) -> None:
+        """A new process takes the call over: analyse what its recording holds, so the summary covers all of
+        it (see :mod:`vapi_mcp.listen.replay`; the events of that analysis were logged the first time), and
+        count the ``missed_s`` since its last recorded audio, plus the wait for the socket, as a gap.
+
+        Synchronous and CPU-bound (about a second per 15 minutes of audio): run it before the pipeline is
+        fed, in a worker thread if need be. Without a readable recording the summary starts from zero.
+        """
+        path = self.recording_path
+        if path is not None and path.exists():
+            try:
+                layout = recording_layout(path)
+                if layout.data_bytes:
+                    self._configure(AudioFormat(sample_rate=layout.sample_rate, channels=layout.channels))
+                    replay_recording(self.analyzer, path, layout, gaps)
+                    self._audio_started = True
+            except (OSError, ValueError) as exc:
+                log.warning("call %s: cannot analyse its recording again (%s)", self.call_id, exc)
+                self._configure(self.format)
+        self._paused_at = time.monotonic() - max(0.0, missed_s)
+        self._pause_reason = "restart"
 
     def pause(self) -> None:
         """The session stopped but the call goes on: close open segments, flush, remember when."""
@@ -164,6 +208,7 @@ class AudioPipeline:
         if self.recorder is not None:
             self.recorder.close()
         self._paused_at = time.monotonic()
+        self._pause_reason = "stopped"
         self._streaming = False
 
     def finish(self) -> None:
@@ -265,6 +310,10 @@ class AudioPipeline:
         """The audio summary so far (DESIGN §7): a typed snapshot; ``model_dump()`` is the JSON object."""
         AudioPipeline.settle_all([self])  # a failure there stays for the next feed: reading never raises it
         return self.analyzer.summary()
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class _Turn:

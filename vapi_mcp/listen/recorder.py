@@ -16,13 +16,13 @@ import logging
 import os
 import struct
 from pathlib import Path
-from typing import IO
+from typing import IO, NamedTuple
 
 import numpy as np
 
 from vapi_mcp.store.files import open_private
 
-__all__ = ["MAX_WAV_DATA_BYTES", "WavRecorder", "tail_wav"]
+__all__ = ["MAX_WAV_DATA_BYTES", "RecordingLayout", "WavRecorder", "recording_layout", "repair_wav", "tail_wav"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class WavRecorder:
     def _resume(self, f: IO[bytes]) -> None:
         size = os.fstat(f.fileno()).st_size
         try:
-            fmt_chunk, _, data_start, data_len = _read_layout(f, size)
+            fmt_chunk, _, data_start, data_len = _read_layout(f, size, ours=True)
         except ValueError as exc:
             raise ValueError(f"cannot resume {self._path.name}: {exc}") from None
         expected = _wav_header(self._rate, self._channels, 0)[12:36]  # our fmt chunk
@@ -257,8 +257,14 @@ def _looks_like_chunk_id(raw: bytes) -> bool:
     return raw == b"" or (len(raw) == 4 and all(0x20 <= b < 0x7F for b in raw))
 
 
-def _read_layout(f: IO[bytes], size: int) -> tuple[bytes, int, int, int]:
-    """Walk the RIFF chunks: (raw fmt chunk, block align, data offset, data length actually present)."""
+def _read_layout(f: IO[bytes], size: int, *, ours: bool = False) -> tuple[bytes, int, int, int]:
+    """Walk the RIFF chunks: (raw fmt chunk, block align, data offset, data length actually present).
+
+    ``ours``: the file is one of our recordings, which hold nothing after their data chunk, so when the data
+    starts where a :class:`WavRecorder` puts it, it runs to the end of the file whatever the header says (a
+    process killed between writing audio and updating the sizes). Otherwise the header is trusted unless
+    nothing chunk-like follows the declared end.
+    """
     head = f.read(12)
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         raise ValueError("not a WAV file")
@@ -282,7 +288,9 @@ def _read_layout(f: IO[bytes], size: int) -> tuple[bytes, int, int, int]:
             # A recording still being written has up to ~1 s on disk beyond its header's data size (and a
             # header of 0 right after creation): when nothing chunk-like follows the declared end, the
             # data runs to the end of the file.
-            if chunk_size < present:
+            if ours and start == _HEADER_SIZE:
+                end = size
+            elif chunk_size < present:
                 f.seek(end + (chunk_size & 1))
                 if not _looks_like_chunk_id(f.read(4)):
                     end = size
@@ -290,6 +298,42 @@ def _read_layout(f: IO[bytes], size: int) -> tuple[bytes, int, int, int]:
             return fmt_chunk, block_align, start, length - length % block_align
         pos += 8 + chunk_size + (chunk_size & 1)
     raise ValueError("WAV file without a data chunk")
+
+
+class RecordingLayout(NamedTuple):
+    """Where one of our recordings' audio is, as the file is on disk (its header's sizes not trusted)."""
+
+    sample_rate: int
+    channels: int
+    data_start: int
+    data_bytes: int  # whole frames only
+
+
+def recording_layout(path: Path) -> RecordingLayout:
+    """The layout of a recording a :class:`WavRecorder` wrote, even one whose header a crash left stale.
+
+    Raises :class:`ValueError` for a file that is not a 16-bit PCM WAV, :class:`OSError` if it cannot be read.
+    """
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        fmt_chunk, _, data_start, data_len = _read_layout(f, size, ours=True)
+    audio_format, channels, sample_rate = struct.unpack_from("<HHI", fmt_chunk, 8)
+    bits = struct.unpack_from("<H", fmt_chunk, 8 + 14)[0]
+    if audio_format != 1 or bits != 8 * _SAMPLE_WIDTH or channels < 1 or sample_rate < 1:
+        raise ValueError("not a 16-bit PCM recording")
+    return RecordingLayout(sample_rate, channels, data_start, data_len)
+
+
+def repair_wav(path: Path) -> RecordingLayout:
+    """Make one of our recordings' header describe the whole frames on disk again, and return its layout.
+
+    A process killed between writing audio and updating the sizes leaves a header that undercounts; this
+    rewrites both sizes from the file's length (and cuts a torn half frame). Raises :class:`ValueError` for a
+    file that is not one of our recordings, :class:`OSError` if it cannot be written.
+    """
+    layout = recording_layout(path)
+    WavRecorder(path, sample_rate=layout.sample_rate, channels=layout.channels, resume=True).close()
+    return layout
 
 
 def tail_wav(path: Path, seconds: float) -> bytes:

@@ -42,6 +42,7 @@ EVENT_ASPECTS: dict[str, tuple[Aspect, ...]] = {
     "listen.connected": ("events", "call"),
     "listen.reconnecting": ("events", "call"),
     "listen.closed": ("events", "call"),
+    "listen.gap": ("events", "audio-summary"),
     "transcript": ("events", "transcript"),
     "speech.started": ("events", "audio-summary"),
     "speech.stopped": ("events", "audio-summary"),
