@@ -1,0 +1,36 @@
+"""Batched reads of many calls: ``GET /call`` paginated, instead of one ``GET /call/{id}`` per call.
+
+``GET /call`` answers newest first, at most 1,000 calls a page, and has no cursor: the next page is asked
+for with ``createdAtLe`` set to the oldest ``createdAt`` of the page before (``Le``, not ``Lt``, so calls
+that share that instant are not skipped; the ones seen twice are kept once).
+"""
+
+from __future__ import annotations
+
+from vapi_mcp.vapi.client import VapiClient
+from vapi_mcp.vapi.models import Call
+
+__all__ = ["MAX_PAGE", "calls_created_since"]
+
+MAX_PAGE = 1000
+
+
+async def calls_created_since(
+    client: VapiClient, since: str, *, page: int = MAX_PAGE, max_pages: int = 100
+) -> dict[str, Call]:
+    """Every call created at ``since`` (ISO-8601) or later, by id: ``ceil(n / page)`` requests for ``n`` calls.
+
+    Stops after ``max_pages`` pages (100,000 calls by default), or when a page brings nothing new (more
+    than ``page`` calls created at one instant). Raises what :meth:`VapiClient.list_calls` raises.
+    """
+    found: dict[str, Call] = {}
+    filters = {"created_at_ge": since}
+    for _ in range(max_pages):
+        batch = await client.list_calls(limit=page, **filters)
+        new = [call for call in batch if call.id not in found]
+        found.update((call.id, call) for call in new)
+        stamps = [call.created_at for call in batch if call.created_at]
+        if len(batch) < page or not new or not stamps:
+            break
+        filters["created_at_le"] = min(stamps)
+    return found
