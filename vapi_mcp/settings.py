@@ -75,6 +75,7 @@ _ENV_NAMES = {
     "data_dir": "VAPI_MCP_DATA_DIR",
     "transfer_allowlist": "VAPI_MCP_TRANSFER_ALLOWLIST",
     "http_token": "VAPI_MCP_HTTP_TOKEN",
+    "retention_days": "VAPI_MCP_RETENTION_DAYS",
 }
 
 
@@ -111,6 +112,7 @@ class Settings(BaseModel):
     silence_threshold_s: float = Field(default=2.0, gt=0, le=600)
     recording_resource_s: float = Field(default=120.0, gt=0, le=3600)
     max_ended_calls: int = Field(default=200, ge=1, le=100_000)
+    retention_days: float = Field(default=30.0, ge=0, le=36_500)  # 0: keep every call forever
 
     @field_validator("base_url")
     @classmethod
@@ -181,6 +183,8 @@ class Settings(BaseModel):
             values["http_token"] = env["VAPI_MCP_HTTP_TOKEN"]
         if env.get("VAPI_MCP_ALLOWED_HOSTS"):
             values["allowed_hosts"] = LOOPBACK_HOSTS + _split_list(env["VAPI_MCP_ALLOWED_HOSTS"])
+        if env.get("VAPI_MCP_RETENTION_DAYS"):
+            values["retention_days"] = env["VAPI_MCP_RETENTION_DAYS"]
         if env.get("VAPI_MCP_ALLOWED_ORIGINS"):
             values["allowed_origins"] = _split_list(env["VAPI_MCP_ALLOWED_ORIGINS"])
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
@@ -53,10 +54,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def http_server(emulator: Emulator, tmp_path: Path) -> Iterator[str]:
+@contextmanager
+def http_process(emulator: Emulator, data_dir: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """The server as its own process over streamable HTTP, once it accepts connections: (process, MCP URL)."""
     port = _free_port()
-    env = _child_env(emulator, tmp_path, VAPI_MCP_HTTP_TOKEN=TOKEN)
+    env = _child_env(emulator, data_dir, VAPI_MCP_HTTP_TOKEN=TOKEN)
     proc = subprocess.Popen(
         [sys.executable, "-m", "vapi_mcp", "--transport", "http", "--port", str(port)],
         env=env,
@@ -72,13 +74,20 @@ def http_server(emulator: Emulator, tmp_path: Path) -> Iterator[str]:
                 if proc.poll() is not None:
                     raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "server died") from None
                 time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}/mcp"
+        yield proc, f"http://127.0.0.1:{port}/mcp"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture
+def http_server(emulator: Emulator, tmp_path: Path) -> Iterator[str]:
+    with http_process(emulator, tmp_path) as (_, url):
+        yield url
 
 
 @pytest.mark.parametrize("era", ERAS)

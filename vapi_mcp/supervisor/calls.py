@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from vapi_mcp.listen.events import EventLog
 from vapi_mcp.listen.pipeline import AudioPipeline
@@ -31,6 +32,8 @@ class SupervisedCall:
     listen_wanted: bool = False
     pipeline: AudioPipeline | None = None
     transcript: TranscriptCache = field(default_factory=TranscriptCache)
+    final_summary: dict[str, Any] | None = None
+    """The audio summary saved when the call ended (a call read back from disk has no pipeline)."""
 
     @property
     def call_id(self) -> str:

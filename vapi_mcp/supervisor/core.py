@@ -31,10 +31,12 @@ from vapi_mcp.listen.recorder import tail_wav
 from vapi_mcp.settings import Settings
 from vapi_mcp.store.local import LocalStore
 from vapi_mcp.supervisor import control
+from vapi_mcp.supervisor.archive import CallArchive
 from vapi_mcp.supervisor.calls import LISTENABLE, SupervisedCall, call_info
 from vapi_mcp.supervisor.listening import Listening
 from vapi_mcp.supervisor.observer import EVENT_ASPECTS, CallObserver, NullObserver
 from vapi_mcp.supervisor.reading import page_view, wait_for_event
+from vapi_mcp.supervisor.recovery import Recovery, RecoveryReport
 from vapi_mcp.supervisor.views import (
     AudioSummary,
     CallInfo,
@@ -72,6 +74,15 @@ class CallSupervisor:
         self._listening = Listening(
             settings, tasks, refresh=self.refresh, observer=self.observer, recording_path=store.recording_path
         )
+        self._tasks = tasks
+        self.archive = CallArchive(store)  # the calls on disk that memory does not hold (DESIGN §13)
+        self.recovery = Recovery(
+            settings, client, store, self.archive, self._listening, register=self._register, held=self._calls.keys
+        )
+
+    async def recover(self) -> RecoveryReport:
+        """Index the data dir (its calls are listed once this returns); resume unfinished calls in the background."""
+        return await self.recovery.start(self._tasks)
 
     # ------------------------------------------------------------------ registry
     @property
@@ -80,13 +91,34 @@ class CallSupervisor:
         return self._calls
 
     def supervised(self, call_id: str) -> SupervisedCall:
-        sup = self._calls.get(call_id)
+        sup = self._calls.get(call_id) or self._from_disk(call_id)
         if sup is None:
             raise CallNotFound(call_id, hint="This server does not supervise that call; use attach_call first.")
         return sup
 
     def supervised_calls(self) -> list[CallInfo]:
-        return [call_info(sup.call, sup) for sup in self._calls.values()]
+        held = [call_info(sup.call, sup) for sup in self._calls.values()]
+        return held + self.archive.infos(exclude=self._calls)
+
+    def _from_disk(self, call_id: str) -> SupervisedCall | None:
+        """A call the data dir holds (found at start, or forgotten by the memory cap), held in memory again."""
+        try:
+            loaded = self.archive.load(call_id)
+        except (OSError, VapiMcpError) as exc:
+            log.warning("cannot read call %s from the data dir: %s", call_id, type(exc).__name__)
+            return None
+        if loaded is None:
+            return None
+        call, event_log, summary = loaded
+        sup = self._hold(SupervisedCall(call=call, log=event_log, final_summary=summary))
+        self._forget_old_calls()
+        return sup
+
+    def _hold(self, sup: SupervisedCall) -> SupervisedCall:
+        sup.log.add_listener(lambda event, cid=sup.call_id: self._on_event(cid, event))
+        self._calls[sup.call_id] = sup
+        self.archive.drop(sup.call_id)
+        return sup
 
     def _register(self, call: Call) -> SupervisedCall:
         sup = self._calls.get(call.id)
@@ -95,15 +127,15 @@ class CallSupervisor:
             return sup
         # The journal keeps every event, so the small default in-memory window is enough (and keeps memory flat).
         event_log = EventLog(call.id, journal=self.store.open_journal(call.id))
-        sup = SupervisedCall(call=call, log=event_log)
-        event_log.add_listener(lambda event, cid=call.id: self._on_event(cid, event))
-        self._calls[call.id] = sup
+        sup = self._hold(SupervisedCall(call=call, log=event_log))
         event_log.append("call.status", {"status": call.status, "endedReason": call.ended_reason})
         self._listening.watch(sup)
         self.observer.calls_changed()
         return sup
 
     def _on_event(self, call_id: str, event: CallEvent) -> None:
+        if event.type in ("call.status", "listen.closed") and (sup := self._calls.get(call_id)) is not None:
+            self.archive.save(sup)  # the status on disk; the final summary once the call is over
         self.observer.call_changed(call_id, EVENT_ASPECTS.get(event.type, ("events",)))
 
     def _update(self, sup: SupervisedCall, call: Call) -> None:
@@ -122,12 +154,14 @@ class CallSupervisor:
         ended = [sup for sup in self._calls.values() if sup.idle]
         for sup in ended[: max(0, len(ended) - self.settings.max_ended_calls)]:
             del self._calls[sup.call_id]
+            self.archive.keep(sup)
             sup.log.close()
-            log.info("forgot ended call %s (attach_call brings its event log back)", sup.call_id)
+            log.debug("ended call %s left memory (it is read from the data dir from now on)", sup.call_id)
 
     def close(self) -> None:
         """Close every event log (the task group, cancelled by the owner, has closed the sockets)."""
         for sup in self._calls.values():
+            self.archive.save(sup)
             sup.log.close()
 
     @property
@@ -188,7 +222,7 @@ class CallSupervisor:
         return sup
 
     async def get_call(self, call_id: str) -> CallInfo:
-        if call_id in self._calls:
+        if call_id in self._calls or call_id in self.archive:
             sup = await self.refresh(call_id)
             return call_info(sup.call, sup)
         return call_info(await self.client.get_call(call_id), None)
@@ -204,7 +238,7 @@ class CallSupervisor:
             seen.add(call.id)
             infos.append(call_info(call, sup))
         # Supervised calls Vapi did not list (older than the page) still belong in the answer.
-        infos.extend(call_info(sup.call, sup) for cid, sup in self._calls.items() if cid not in seen)
+        infos.extend(info for info in self.supervised_calls() if info.call_id not in seen)
         if status:
             infos = [info for info in infos if info.status == status]
         infos.sort(key=lambda info: info.created_at or "", reverse=True)
@@ -350,6 +384,8 @@ class CallSupervisor:
 
     def audio_summary(self, call_id: str) -> AudioSummary:
         sup = self.supervised(call_id)
+        if sup.pipeline is None and sup.final_summary is not None:  # read back from the data dir
+            return AudioSummary.model_validate({**sup.final_summary, "listen_state": sup.listen_state})
         if sup.pipeline is None:
             return AudioSummary.silent(call_id, sup.listen_state)
         measured = sup.pipeline.summary()
@@ -364,11 +400,12 @@ class CallSupervisor:
         """The latest ``recording_resource_s`` of the call's WAV recording."""
         sup = self.supervised(call_id)
         pipeline = sup.pipeline
-        if pipeline is None or pipeline.recording_path is None or not pipeline.recording_path.exists():
+        path = pipeline.recording_path if pipeline is not None else self.store.recording_path(call_id)
+        if path is None or not path.exists():
             raise RecordingUnavailable(call_id)
-        if pipeline.recorder is not None:
+        if pipeline is not None and pipeline.recorder is not None:
             pipeline.recorder.flush()
-        return tail_wav(pipeline.recording_path, self.settings.recording_resource_s)
+        return tail_wav(path, self.settings.recording_resource_s)
 
     async def wait_for_event(
         self,

@@ -155,17 +155,21 @@ class Listening:
     def _on_session_state(self, sup: SupervisedCall, state: SessionState) -> None:
         self._set_state(sup, state)
 
+    def new_pipeline(self, sup: SupervisedCall) -> AudioPipeline:
+        """An audio pipeline for the call (not yet its ``sup.pipeline``: a restart primes it first)."""
+        recording = self._recording_path(sup.call_id) if self.settings.record else None
+        return AudioPipeline(
+            sup.call_id,
+            sup.log,
+            recording_path=recording,
+            silence_threshold_s=self.settings.silence_threshold_s,
+            on_audio=functools.partial(self._observer.call_changed, sup.call_id, ("audio-summary", "recording")),
+        )
+
     async def _run_session(self, sup: SupervisedCall) -> None:
         assert sup.call.monitor is not None and sup.call.monitor.listen_url is not None
         if sup.pipeline is None:
-            recording = self._recording_path(sup.call_id) if self.settings.record else None
-            sup.pipeline = AudioPipeline(
-                sup.call_id,
-                sup.log,
-                recording_path=recording,
-                silence_threshold_s=self.settings.silence_threshold_s,
-                on_audio=functools.partial(self._observer.call_changed, sup.call_id, ("audio-summary", "recording")),
-            )
+            sup.pipeline = self.new_pipeline(sup)
 
         async def call_is_over() -> bool:
             try:

@@ -39,6 +39,7 @@ async def running_supervisor(
     async with client, anyio.create_task_group() as tasks:
         supervisor = CallSupervisor(settings, client, LocalStore(settings.data_dir), tasks, observer)
         try:
+            await supervisor.recover()  # every call of the data dir is listed from here on
             yield supervisor
         finally:
             tasks.cancel_scope.cancel()
