@@ -149,3 +149,13 @@ def test_soak_plan_keeps_the_wanted_concurrency() -> None:
     assert sum(d > (schedule.drop_at_s or 0) for d in schedule.durations) == pytest.approx(250, abs=5)
     quick = soak_args(["--quick", "--calls", "7"])
     assert quick.calls == 7 and quick.minutes == QUICK.minutes
+
+
+def test_recovery_bench_quick_run_prints_its_figures() -> None:
+    proc = _run("--quick", module="bench.recovery")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("index: 20 ended calls") and lines[2].startswith("replay: ")
+    result = json.loads(lines[-1].removeprefix("RESULT "))
+    assert result["calls"] == 20 and result["audio_s"] == 12.0
+    assert result["bytes_per_call"] > 0 and result["replay_cpu_s"] > 0 and result["turns"] >= 1
