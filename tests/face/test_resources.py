@@ -98,21 +98,23 @@ async def test_list_changed_when_a_call_is_added_or_ends(settings: Settings) -> 
         async with Client(server, mode="legacy", message_handler=on_message) as legacy:
             call_id = await create_call(legacy)
             await wait_status(legacy, call_id, "in-progress")
-            added = sum(isinstance(m, ResourceListChangedNotification) for m in messages)
-            assert added >= 1
+            # Coalesced: within one window (the restarted lifespan's recovery may have opened one just before).
+            while not (added := sum(isinstance(m, ResourceListChangedNotification) for m in messages)):
+                await anyio.sleep(0.05)
             await call_ok(legacy, "end_call", {"call_id": call_id})
             await wait_status(legacy, call_id, "ended")
             await anyio.sleep(0.5)  # one coalescing window
             assert sum(isinstance(m, ResourceListChangedNotification) for m in messages) > added
 
 
-async def test_ended_calls_are_forgotten_beyond_the_cap_and_attach_brings_them_back(
+async def test_ended_calls_beyond_the_cap_leave_memory_but_stay_listed_and_readable(
     emulator: Any, tmp_path: Any
 ) -> None:
     from tests.conftest import make_settings
 
     settings = make_settings(emulator, tmp_path, max_ended_calls=1)
-    async with Client(create_server(settings)) as client:
+    server = create_server(settings)
+    async with Client(server) as client:
         with anyio.fail_after(30):
             first = await create_call(client)
             await wait_status(client, first, "in-progress")
@@ -122,14 +124,16 @@ async def test_ended_calls_are_forgotten_beyond_the_cap_and_attach_brings_them_b
                 await wait_status(client, call_id, "in-progress")
                 await call_ok(client, "end_call", {"call_id": call_id})
                 await wait_status(client, call_id, "ended")
-            supervised = (await read_json(client, "vapi://calls"))["calls"]
-            assert first not in [c["call_id"] for c in supervised]
-            assert len(supervised) <= 2
-            with pytest.raises(MCPError):
-                await client.read_resource(f"vapi://calls/{first}/events")
+            supervisor = server.state.require()
+            assert first not in supervisor.calls and len(supervisor.calls) <= 2, "memory keeps the cap"
+            supervised = {c["call_id"]: c for c in (await read_json(client, "vapi://calls"))["calls"]}
+            assert supervised[first]["status"] == "ended" and supervised[first]["supervised"], "listed from disk"
+            # Readable without attach_call: the journal kept everything.
+            events = await read_json(client, f"vapi://calls/{first}/events")
+            assert events["events"][: len(history["events"])] == history["events"]
             await call_ok(client, "attach_call", {"call_id": first, "listen": False})
             again = await call_ok(client, "get_call_events", {"call_id": first, "limit": 500})
-            assert again["events"][: len(history["events"])] == history["events"], "the journal kept everything"
+            assert again["events"][: len(history["events"])] == history["events"]
             assert again["latest_seq"] > history["latest_seq"]
 
 

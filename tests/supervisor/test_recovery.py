@@ -45,6 +45,7 @@ async def test_a_restart_lists_the_call_resumes_listening_and_keeps_the_whole_su
 ) -> None:
     with anyio.fail_after(40):
         async with running_supervisor(settings) as first:
+            quiet = (await first.create_call(customer_number=CUSTOMER, assistant_id="a", listen=False)).call_id
             call_id = await _listened_call(first, heard_s=8.0)  # the scenario's talk is over by 5.6 s
             before = first.audio_summary(call_id)
         assert before.parties["customer"].talk_s > 1.0
@@ -55,7 +56,8 @@ async def test_a_restart_lists_the_call_resumes_listening_and_keeps_the_whole_su
             assert call_id in {info.call_id for info in second.supervised_calls()}
             assert _seqs_ok(second, call_id)[0] == "call.status"
             await second.recovery.report.done.wait()
-            assert second.recovery.report.resumed == [call_id]
+            assert second.recovery.report.resumed == [call_id], "only the call that was listened to"
+            assert second.info(quiet).status == "in-progress" and second.info(quiet).listen_state == "off"
             assert _list_requests(emulator) == lists_before + 1, "one batched GET /call, not one GET per call"
             gap = await second.wait_for_event(call_id, types=["listen.gap"], after_seq=0, timeout_s=20)
             assert gap.matched and gap.events[0].data["reason"] == "restart"

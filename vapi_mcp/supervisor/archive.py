@@ -1,9 +1,10 @@
 """The calls on disk: what the server knows of a call it does not hold in memory (DESIGN §13).
 
 Each call's snapshot (``call.json``, written through the store) holds the Vapi call's fields but its monitor
-(the listen and control URLs are capabilities: never written anywhere) and, once the call has ended and its
-listening is over, its final audio summary. The supervisor writes it when the call is first supervised, at
-every status change, when its listening closes, when the memory cap forgets it, and at shutdown.
+(the listen and control URLs are capabilities: never written anywhere), whether listening is wanted, and,
+once the call has ended and its listening is over, its final audio summary. The supervisor writes it when
+the call is first supervised, at every status change, when listening is started or stopped or closes, when
+the memory cap forgets it, and at shutdown.
 
 The archive indexes the data dir at start (one small :class:`~vapi_mcp.supervisor.views.CallInfo` per call
 not in memory), so every call there is listed; reading one of them loads it back (its event log on its
@@ -43,6 +44,7 @@ class IndexReport:
     def __init__(self) -> None:
         self.found: dict[str, CallInfo] = {}
         self.unfinished: list[CallInfo] = []
+        self.not_listened: set[str] = set()  # unfinished calls nobody wanted listened to (stop_listening, listen=False)
         self.torn_lines = 0
         self.unreadable = 0
 
@@ -84,6 +86,7 @@ class CallArchive:
             "version": SNAPSHOT_VERSION,
             "call": sup.call.model_dump(mode="json", by_alias=True, exclude={"monitor"}, exclude_none=True),
             "summary": summary,
+            "listen": sup.listen_wanted,
         }
         try:
             self.store.write_snapshot(sup.call_id, data)
@@ -91,8 +94,10 @@ class CallArchive:
             log.error("cannot write the snapshot of call %s: %s", sup.call_id, _reason(exc))
 
     def keep(self, sup: SupervisedCall) -> None:
-        """The memory cap forgets ``sup``: save it one last time and index it, so it stays readable."""
-        self.save(sup)
+        """The memory cap forgets ``sup``: index it, so it stays readable (saved first, unless its snapshot
+        already holds its final summary)."""
+        if sup.final_summary is None:
+            self.save(sup)
         self._index[sup.call_id] = _stored_info(sup.call, sup.log.latest_seq)
 
     # ------------------------------------------------------------------ reading
@@ -105,7 +110,7 @@ class CallArchive:
             if call_id in held:
                 continue
             try:
-                call, seq, torn = self._read(call_id)
+                call, seq, torn, listen = self._read(call_id)
             except (OSError, VapiMcpError) as exc:
                 report.unreadable += 1
                 log.warning("cannot index call %s: %s", call_id, _reason(exc))
@@ -115,6 +120,8 @@ class CallArchive:
             report.torn_lines += torn
             if not call.ended:
                 report.unfinished.append(info)
+                if not listen:
+                    report.not_listened.add(call_id)
         return report
 
     def add(self, report: IndexReport, skip: Iterable[str] = ()) -> None:
@@ -135,8 +142,8 @@ class CallArchive:
         summary = snapshot.get("summary") if snapshot else None
         return call, event_log, cast("dict[str, Any]", summary) if isinstance(summary, dict) else None
 
-    def _read(self, call_id: str) -> tuple[Call, int, int]:
-        """(the call as last known, its last seq, torn journal lines cut) from the call's files."""
+    def _read(self, call_id: str) -> tuple[Call, int, int, bool]:
+        """(the call as last known, its last seq, torn journal lines cut, listening wanted) from its files."""
         snapshot = self.store.read_snapshot(call_id)
         call = _call_from(call_id, snapshot)
         seq = torn = 0
@@ -148,7 +155,8 @@ class CallArchive:
                     call = _call_from_journal(call_id, journal)
         if not (snapshot and snapshot.get("summary")):  # it may have been killed while recording
             self._repair_recording(call_id)
-        return call or Call(id=call_id, status="unknown"), seq, torn
+        listen = snapshot.get("listen", True) if snapshot else True  # unknown: resume it
+        return call or Call(id=call_id, status="unknown"), seq, torn, listen is not False
 
     def _repair_recording(self, call_id: str) -> None:
         path = self.store.recording_path(call_id)

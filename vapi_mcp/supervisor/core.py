@@ -161,7 +161,8 @@ class CallSupervisor:
     def close(self) -> None:
         """Close every event log (the task group, cancelled by the owner, has closed the sockets)."""
         for sup in self._calls.values():
-            self.archive.save(sup)
+            if not sup.idle:  # an idle call's last snapshot, final summary included, is on disk already
+                self.archive.save(sup)
             sup.log.close()
 
     @property
@@ -249,6 +250,7 @@ class CallSupervisor:
         if not sup.has_listen_url:
             raise ControlUnavailable(f"call {sup.call_id!r} has no listen URL (monitorPlan.listenEnabled is off)")
         self._listening.start(sup)
+        self.archive.save(sup)  # a restart resumes listening only if it was wanted
 
     async def start_listening(self, call_id: str) -> ListenResult:
         """Open the call's listen session in the background (supervising the call first if needed)."""
@@ -264,6 +266,7 @@ class CallSupervisor:
     def stop_listening(self, call_id: str) -> ListenResult:
         sup = self.supervised(call_id)
         self._listening.stop(sup)
+        self.archive.save(sup)
         return ListenResult(call_id=call_id, listening=False, listen_state=sup.listen_state, detail="stopping")
 
     # ------------------------------------------------------------------ control

@@ -98,7 +98,7 @@ class Recovery:
             report.pruned,
         )
         if found.unfinished:
-            tasks.start_soon(self._resume, found.unfinished)
+            tasks.start_soon(self._resume, found.unfinished, found.not_listened)
         else:
             report.done.set()
         if self.settings.retention_days > 0:
@@ -140,7 +140,7 @@ class Recovery:
             await self.prune()
 
     # ------------------------------------------------------------------ resuming
-    async def _resume(self, unfinished: list[CallInfo]) -> None:
+    async def _resume(self, unfinished: list[CallInfo], not_listened: set[str]) -> None:
         report = self.report
         try:
             stamps = [info.created_at for info in unfinished if info.created_at]
@@ -152,7 +152,7 @@ class Recovery:
                     log.warning("call %s was not over but Vapi did not list it; it is not resumed", info.call_id)
                     continue
                 try:
-                    await self._resume_call(call)
+                    await self._resume_call(call, listen=call.id not in not_listened)
                 except VapiMcpError as exc:
                     log.warning("call %s: cannot resume it: %s", call.id, exc)
         finally:
@@ -175,7 +175,7 @@ class Recovery:
                 await anyio.sleep(delay)
                 delay = min(_RETRY_MAX_S, delay * 2)
 
-    async def _resume_call(self, call: Call) -> None:
+    async def _resume_call(self, call: Call, *, listen: bool) -> None:
         sup = self._register(call)
         if sup.pipeline is not None:  # already listened to by this process (attach_call came first)
             return
@@ -190,9 +190,10 @@ class Recovery:
             pipeline.finish()
             self.archive.save(sup)
             self.report.ended_meanwhile.append(sup.call_id)
-        elif sup.has_listen_url:
+        elif listen and sup.has_listen_url:
             self.listening.start(sup)
             self.report.resumed.append(sup.call_id)
+        # Not listened to: the primed pipeline waits for a start_listening, which then logs the gap.
 
     def _gaps(self, sup: SupervisedCall) -> list[Gap]:
         """The gaps the call's log records (where the recording holds zeros that were no audio)."""
