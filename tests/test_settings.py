@@ -64,3 +64,11 @@ def test_other_errors_name_the_variable_and_never_quote_the_value() -> None:
     with pytest.raises(ConfigError) as info:
         Settings.from_env({"VAPI_API_KEY": KEY, "VAPI_BASE_URL": "ftp://secret-host.example"})
     assert "VAPI_BASE_URL" in str(info.value) and "secret-host" not in str(info.value)
+
+
+def test_retention_days_from_the_environment() -> None:
+    assert Settings.from_env({"VAPI_API_KEY": KEY}).retention_days == 30
+    assert Settings.from_env({"VAPI_API_KEY": KEY, "VAPI_MCP_RETENTION_DAYS": "0.5"}).retention_days == 0.5
+    for bad in ("-1", "forever"):
+        with pytest.raises(ConfigError, match="VAPI_MCP_RETENTION_DAYS"):
+            Settings.from_env({"VAPI_API_KEY": KEY, "VAPI_MCP_RETENTION_DAYS": bad})
