@@ -159,3 +159,11 @@ def test_recovery_bench_quick_run_prints_its_figures() -> None:
     result = json.loads(lines[-1].removeprefix("RESULT "))
     assert result["calls"] == 20 and result["audio_s"] == 12.0
     assert result["bytes_per_call"] > 0 and result["replay_cpu_s"] > 0 and result["turns"] >= 1
+
+
+def test_restart_bench_quick_run_resumes_every_call() -> None:
+    proc = _run("--quick", module="bench.restart", timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.splitlines()[-1].removeprefix("RESULT "))
+    assert result["calls"] == 2 and result["covered"] is True
+    assert 0 < result["start_s"] <= result["listed_s"] <= result["resumed_s"]
