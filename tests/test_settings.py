@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -72,3 +73,23 @@ def test_retention_days_from_the_environment() -> None:
     for bad in ("-1", "forever"):
         with pytest.raises(ConfigError, match="VAPI_MCP_RETENTION_DAYS"):
             Settings.from_env({"VAPI_API_KEY": KEY, "VAPI_MCP_RETENTION_DAYS": bad})
+
+
+def test_alert_rules_from_json_or_a_file(tmp_path: Path) -> None:
+    inline = Settings.from_env({"VAPI_MCP_ALERT_RULES": '{"dead_air": {"after_s": 6}}'})
+    assert inline.alert_rules == {"dead_air": {"after_s": 6}}
+    path = tmp_path / "rules.json"
+    path.write_text('{"monologue": false}')
+    assert Settings.from_env({"VAPI_MCP_ALERT_RULES": str(path)}).alert_rules == {"monologue": False}
+    for bad, said in (("{nope", "not valid JSON"), ("[1]", "neither"), (str(tmp_path / "missing.json"), "neither")):
+        with pytest.raises(ConfigError) as caught:
+            Settings.from_env({"VAPI_MCP_ALERT_RULES": bad})
+        assert "VAPI_MCP_ALERT_RULES" in str(caught.value) and said in str(caught.value)
+
+
+def test_confirm_setting() -> None:
+    assert Settings.from_env({}).confirm == "auto"
+    assert Settings.from_env({"VAPI_MCP_CONFIRM": "Always"}).confirm == "always"
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"VAPI_MCP_CONFIRM": "sometimes"})
+    assert "VAPI_MCP_CONFIRM" in str(caught.value)

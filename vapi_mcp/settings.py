@@ -14,10 +14,11 @@ it could not be redacted from logs without garbling every line that holds its le
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -30,6 +31,7 @@ __all__ = [
     "ConfigError",
     "Settings",
     "default_data_dir",
+    "load_json_object",
     "parse_bool",
 ]
 
@@ -64,6 +66,34 @@ def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
     return base / "vapi-mcp"
 
 
+def load_json_object(name: str, value: str) -> dict[str, Any]:
+    """A setting that holds a JSON object, or the path of a file that does (``VAPI_MCP_ALERT_RULES``)."""
+    text = value.strip()
+    if not text.startswith("{"):
+        try:
+            text = Path(text).expanduser().read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise ConfigError(f"{name}: neither a JSON object nor a readable file ({reason})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{name}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{name} must be a JSON object keyed by rule name")
+    return cast("dict[str, Any]", data)
+
+
+def _fleet_values(env: Mapping[str, str]) -> dict[str, Any]:
+    """The alert and confirmation settings (DESIGN §11)."""
+    values: dict[str, Any] = {}
+    if env.get("VAPI_MCP_ALERT_RULES"):
+        values["alert_rules"] = load_json_object("VAPI_MCP_ALERT_RULES", env["VAPI_MCP_ALERT_RULES"])
+    if env.get("VAPI_MCP_CONFIRM"):
+        values["confirm"] = env["VAPI_MCP_CONFIRM"].strip().lower()
+    return values
+
+
 def _split_list(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
@@ -76,6 +106,7 @@ _ENV_NAMES = {
     "transfer_allowlist": "VAPI_MCP_TRANSFER_ALLOWLIST",
     "http_token": "VAPI_MCP_HTTP_TOKEN",
     "retention_days": "VAPI_MCP_RETENTION_DAYS",
+    "confirm": "VAPI_MCP_CONFIRM",
 }
 
 
@@ -113,6 +144,8 @@ class Settings(BaseModel):
     recording_resource_s: float = Field(default=120.0, gt=0, le=3600)
     max_ended_calls: int = Field(default=200, ge=1, le=100_000)
     retention_days: float = Field(default=30.0, ge=0, le=36_500)  # 0: keep every call forever
+    alert_rules: dict[str, Any] | None = None
+    confirm: Literal["auto", "always", "never"] = "auto"
 
     @field_validator("base_url")
     @classmethod
@@ -187,6 +220,7 @@ class Settings(BaseModel):
             values["retention_days"] = env["VAPI_MCP_RETENTION_DAYS"]
         if env.get("VAPI_MCP_ALLOWED_ORIGINS"):
             values["allowed_origins"] = _split_list(env["VAPI_MCP_ALLOWED_ORIGINS"])
+        values.update(_fleet_values(env))
         values.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls.model_validate(values)

@@ -159,7 +159,7 @@ async def test_every_resource_is_read_on_the_event_loop(settings: Settings) -> N
     server = create_server(settings)
     manager = server._resource_manager  # pyright: ignore[reportPrivateUsage]  # no public list of handlers
     handlers = [t.fn for t in manager.list_templates()] + [r.fn for r in manager._resources.values()]  # pyright: ignore[reportPrivateUsage, reportAttributeAccessIssue]
-    assert len(handlers) == 6
+    assert len(handlers) == 7
     assert all(inspect.iscoroutinefunction(fn) for fn in handlers), [
         fn for fn in handlers if not inspect.iscoroutinefunction(fn)
     ]

@@ -229,3 +229,14 @@ def test_remove_call_never_follows_a_symlinked_folder(store: LocalStore, root: P
     with pytest.raises(DataDirUnsafe):
         store.remove_call("call-2")
     assert (elsewhere / "events.jsonl").read_text() == "keep me\n"
+
+
+def test_the_inbox_journal_lives_beside_the_calls_and_is_no_call(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "data")
+    journal = store.open_inbox_journal()
+    journal.append(1, "2026-01-01T00:00:00.000Z", '"alert"', '{"call_id":"c"}')
+    journal.close()
+    assert store.call_ids() == []
+    again = store.open_inbox_journal()
+    assert again.last_seq == 1, "the inbox continues its seq after a restart"
+    again.close()

@@ -29,6 +29,9 @@ class Recorder:
     def calls_changed(self) -> None:
         self.list_changes += 1
 
+    def inbox_changed(self) -> None:
+        return None
+
     def aspects(self, call_id: str) -> set[str]:
         return {a for cid, aspects in self.changes if cid == call_id for a in aspects}
 

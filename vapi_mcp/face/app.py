@@ -23,7 +23,7 @@ from vapi_mcp.face.notify import Notifier, ResourceObserver
 from vapi_mcp.face.prompts import register_prompts
 from vapi_mcp.face.resources import register_resources
 from vapi_mcp.face.state import AppState
-from vapi_mcp.face.tools import register_call_tools, register_control_tools
+from vapi_mcp.face.tools import register_call_tools, register_control_tools, register_fleet_tools
 from vapi_mcp.redact import install_redaction
 from vapi_mcp.settings import Settings
 from vapi_mcp.supervisor import running_supervisor
@@ -105,6 +105,7 @@ def create_server(settings: Settings) -> VapiMCPServer:
     register_call_tools(server, state)
     if not settings.read_only:
         register_control_tools(server, state)
+    register_fleet_tools(server, state)
     register_resources(server, state)
     register_prompts(server)
     return server

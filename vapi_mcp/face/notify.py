@@ -30,7 +30,9 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from vapi_mcp.supervisor import Aspect
 from vapi_mcp.supervisor.views import resource_uris
 
-__all__ = ["Notifier", "ResourceObserver", "connection_key", "when_closed"]
+__all__ = ["INBOX_URI", "Notifier", "ResourceObserver", "connection_key", "when_closed"]
+
+INBOX_URI = "vapi://inbox"
 
 log = logging.getLogger(__name__)
 
@@ -218,3 +220,6 @@ class ResourceObserver:
     def calls_changed(self) -> None:
         self.notifier.resource_changed("vapi://calls")
         self.notifier.list_changed()
+
+    def inbox_changed(self) -> None:
+        self.notifier.resource_changed(INBOX_URI)

@@ -13,6 +13,7 @@ from mcp.server import MCPServer
 from mcp.types import Completion, ResourceTemplateReference
 
 from vapi_mcp.face.errors import resource_errors
+from vapi_mcp.face.notify import INBOX_URI
 from vapi_mcp.face.state import AppState
 from vapi_mcp.supervisor.views import CallList
 
@@ -24,6 +25,11 @@ def register_resources(server: MCPServer[Any], state: AppState) -> None:
     async def calls_resource() -> str:
         """Every call this server supervises, with status and listen state."""
         return CallList(calls=state.require().supervised_calls()).model_dump_json()
+
+    @server.resource(INBOX_URI, name="inbox", title="Fleet inbox", mime_type="application/json")
+    async def inbox_resource() -> str:
+        """Alerts, calls added and calls ended across every call (latest window, next_seq for get_call_events)."""
+        return state.require().latest_inbox().model_dump_json()
 
     @server.resource("vapi://calls/{call_id}", name="call", title="Call state", mime_type="application/json")
     async def call_resource(call_id: str) -> str:

@@ -52,6 +52,7 @@ EVENT_TYPES: tuple[str, ...] = (
     "transcript",
     "control.sent",
     "vapi.message",
+    "alert",
 )
 """The types vapi-mcp emits (DESIGN §6). The log accepts any type string; this is documentation."""
 

@@ -91,6 +91,10 @@ class CallStore(Protocol):
         """Where the call's WAV recording goes; its folder exists."""
         ...
 
+    def open_inbox_journal(self) -> Journal:
+        """The fleet inbox's journal (DESIGN §11): the same kind of log as a call's, one per store."""
+        ...
+
     def call_ids(self) -> list[str]:
         """Every call the store holds, sorted."""
         ...

@@ -21,14 +21,22 @@ from pathlib import Path
 from typing import Any, cast
 
 from vapi_mcp.errors import DataDirUnsafe, InvalidInput
-from vapi_mcp.store.files import EVENTS_FILENAME, RECORDING_FILENAME, CallStorage, open_private, validate_call_id
+from vapi_mcp.store.files import (
+    EVENTS_FILENAME,
+    RECORDING_FILENAME,
+    CallStorage,
+    make_private_dirs,
+    open_private,
+    validate_call_id,
+)
 from vapi_mcp.store.journal import JsonlJournal
 
-__all__ = ["SNAPSHOT_FILENAME", "LocalStore"]
+__all__ = ["INBOX_FILENAME", "SNAPSHOT_FILENAME", "LocalStore"]
 
 logger = logging.getLogger(__name__)
 
 SNAPSHOT_FILENAME = "call.json"
+INBOX_FILENAME = "inbox.jsonl"
 _CALL_FILES = (EVENTS_FILENAME, SNAPSHOT_FILENAME, RECORDING_FILENAME)  # a folder with none of them is no call
 
 
@@ -78,6 +86,10 @@ class LocalStore:
         if not (self._call_path(call_id) / EVENTS_FILENAME).is_file():
             return None
         return self.open_journal(call_id)
+
+    def open_inbox_journal(self) -> JsonlJournal:
+        """The fleet inbox's journal, ``<root>/inbox.jsonl``: beside ``calls/``, so never taken for a call."""
+        return JsonlJournal(make_private_dirs(self._root) / INBOX_FILENAME, call_id="inbox")
 
     # ------------------------------------------------------------------ the index
 

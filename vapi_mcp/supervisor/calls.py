@@ -10,6 +10,7 @@ from typing import Any
 
 from vapi_mcp.listen.events import EventLog
 from vapi_mcp.listen.pipeline import AudioPipeline
+from vapi_mcp.supervisor.alerts.fleet import CallAlerts
 from vapi_mcp.supervisor.transcript import TranscriptCache
 from vapi_mcp.supervisor.views import CallInfo, ListenState, resource_uris
 from vapi_mcp.vapi import Call
@@ -34,6 +35,7 @@ class SupervisedCall:
     transcript: TranscriptCache = field(default_factory=TranscriptCache)
     final_summary: dict[str, Any] | None = None
     """The audio summary saved when the call ended (a call read back from disk has no pipeline)."""
+    alerts: CallAlerts | None = None
 
     @property
     def call_id(self) -> str:

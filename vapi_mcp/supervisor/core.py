@@ -31,13 +31,17 @@ from vapi_mcp.listen.recorder import tail_wav
 from vapi_mcp.settings import Settings
 from vapi_mcp.store.local import LocalStore
 from vapi_mcp.supervisor import control
+from vapi_mcp.supervisor.alerts.config import describe_rules
+from vapi_mcp.supervisor.alerts.fleet import FleetAlerts, alert_defaults
+from vapi_mcp.supervisor.alerts.inbox import Inbox
 from vapi_mcp.supervisor.archive import CallArchive
 from vapi_mcp.supervisor.calls import LISTENABLE, SupervisedCall, call_info
 from vapi_mcp.supervisor.listening import Listening
 from vapi_mcp.supervisor.observer import EVENT_ASPECTS, CallObserver, NullObserver
-from vapi_mcp.supervisor.reading import page_view, wait_for_event
+from vapi_mcp.supervisor.reading import page_view, wait_for_event, wait_on_log
 from vapi_mcp.supervisor.recovery import Recovery, RecoveryReport
 from vapi_mcp.supervisor.views import (
+    AlertRulesView,
     AudioSummary,
     CallInfo,
     ControlResult,
@@ -71,8 +75,16 @@ class CallSupervisor:
         self.store = store
         self.observer: CallObserver = observer or NullObserver()
         self._calls: dict[str, SupervisedCall] = {}
+        self.alerts = FleetAlerts(
+            alert_defaults(settings), Inbox(store.open_inbox_journal()), tasks, on_inbox=self.observer.inbox_changed
+        )
         self._listening = Listening(
-            settings, tasks, refresh=self.refresh, observer=self.observer, recording_path=store.recording_path
+            settings,
+            tasks,
+            refresh=self.refresh,
+            observer=self.observer,
+            recording_path=store.recording_path,
+            on_audio=self._audio_analysed,
         )
         self._tasks = tasks
         self.archive = CallArchive(store)  # the calls on disk that memory does not hold (DESIGN §13)
@@ -120,14 +132,21 @@ class CallSupervisor:
         self.archive.drop(sup.call_id)
         return sup
 
-    def _register(self, call: Call) -> SupervisedCall:
+    def _register(self, call: Call, alert_rules: dict[str, Any] | None = None) -> SupervisedCall:
         sup = self._calls.get(call.id)
         if sup is not None:
+            if alert_rules and sup.alerts is not None:
+                sup.alerts.engine.configure(self.alerts.merge(sup.alerts.engine.rules, alert_rules))
             self._update(sup, call)
             return sup
+        rules = self.alerts.rules_for(alert_rules)  # before anything is stored: a bad rule changes nothing
         # The journal keeps every event, so the small default in-memory window is enough (and keeps memory flat).
         event_log = EventLog(call.id, journal=self.store.open_journal(call.id))
-        sup = self._hold(SupervisedCall(call=call, log=event_log))
+        sup = SupervisedCall(call=call, log=event_log)
+        sup.alerts = self.alerts.watch(call.id, event_log, rules)
+        self._hold(sup)
+        self.alerts.inbox.call_added(call.id, call.status, call.type)
+        self.observer.inbox_changed()
         event_log.append("call.status", {"status": call.status, "endedReason": call.ended_reason})
         self._listening.watch(sup)
         self.observer.calls_changed()
@@ -146,8 +165,20 @@ class CallSupervisor:
             sup.log.append("call.status", {"status": call.status, "endedReason": call.ended_reason})
             self._listening.status_changed(sup)
             if call.ended:
+                self._call_ended(sup)
                 self._forget_old_calls()
                 self.observer.calls_changed()
+
+    def _call_ended(self, sup: SupervisedCall) -> None:
+        """Tell the inbox, with the endedReason and the headline figures of the audio summary."""
+        summary = sup.pipeline.summary() if sup.pipeline is not None else None
+        fired = sup.alerts.fired if sup.alerts is not None else 0
+        self.alerts.inbox.call_ended(sup.call_id, sup.call.ended_reason, summary, fired)
+        self.observer.inbox_changed()
+
+    def _audio_analysed(self, sup: SupervisedCall) -> None:
+        if sup.alerts is not None and sup.pipeline is not None:
+            self.alerts.audio_tick(sup.alerts, sup.pipeline)
 
     def _forget_old_calls(self) -> None:
         """Keep at most ``max_ended_calls`` ended calls in memory (journals and recordings stay on disk)."""
@@ -155,6 +186,7 @@ class CallSupervisor:
         for sup in ended[: max(0, len(ended) - self.settings.max_ended_calls)]:
             del self._calls[sup.call_id]
             self.archive.keep(sup)
+            self.alerts.forget(sup.call_id)
             sup.log.close()
             log.debug("ended call %s left memory (it is read from the data dir from now on)", sup.call_id)
 
@@ -164,6 +196,7 @@ class CallSupervisor:
             if not sup.idle:  # an idle call's last snapshot, final summary included, is on disk already
                 self.archive.save(sup)
             sup.log.close()
+        self.alerts.inbox.close()
 
     @property
     def background_calls(self) -> int:
@@ -186,9 +219,11 @@ class CallSupervisor:
         phone_number_id: str | None = None,
         customer_name: str | None = None,
         listen: bool = True,
+        alert_rules: dict[str, Any] | None = None,
     ) -> CallInfo:
         """Place an outbound call with live control enabled, supervise it, and listen once it is in progress."""
         self._require_writable("create_call")
+        self.alerts.rules_for(alert_rules)  # a bad rule is refused before anyone is dialled
         request = control.create_request(
             customer_number=customer_number,
             customer_name=customer_name,
@@ -202,16 +237,19 @@ class CallSupervisor:
         call = await self.client.create_call(request)
         log.info("created call %s (status %s)", call.id[:80], call.status)
         try:
-            sup = self._register(call)
+            sup = self._register(call, alert_rules)
         except InvalidInput as exc:  # a retrying agent must not place a second real call
             raise CallNotSupervisable(call.id, str(exc)) from None
         if listen and sup.has_listen_url:
             self._start_listening(sup)
         return call_info(sup.call, sup)
 
-    async def attach_call(self, call_id: str, *, listen: bool = True) -> CallInfo:
+    async def attach_call(
+        self, call_id: str, *, listen: bool = True, alert_rules: dict[str, Any] | None = None
+    ) -> CallInfo:
         """Supervise a call started elsewhere (e.g. inbound), and listen to it unless told not to."""
-        sup = self._register(await self.client.get_call(call_id))
+        self.alerts.rules_for(alert_rules)
+        sup = self._register(await self.client.get_call(call_id), alert_rules)
         if listen and not sup.ended:
             self._start_listening(sup)
         return call_info(sup.call, sup)
@@ -375,10 +413,22 @@ class CallSupervisor:
 
     # ------------------------------------------------------------------ reading
     def events(
-        self, call_id: str, *, after_seq: int = 0, limit: int = 100, types: list[str] | None = None
+        self, call_id: str | None, *, after_seq: int = 0, limit: int = 100, types: list[str] | None = None
     ) -> EventsPage:
+        """A page of the call's event log; with ``call_id`` None, of the fleet inbox."""
+        if call_id is None:
+            return self.inbox_events(after_seq=after_seq, limit=limit, types=types)
         sup = self.supervised(call_id)
         return page_view(call_id, sup.log.read(after_seq=after_seq, limit=limit, types=types))
+
+    def inbox_events(self, *, after_seq: int = 0, limit: int = 100, types: list[str] | None = None) -> EventsPage:
+        """The fleet inbox (alerts, calls added and ended, across calls)."""
+        return page_view(None, self.alerts.inbox.log.read(after_seq=after_seq, limit=limit, types=types))
+
+    def latest_inbox(self, limit: int = 200) -> EventsPage:
+        """The inbox's last ``limit`` events (the inbox resource)."""
+        latest = self.alerts.inbox.log.latest_seq
+        return self.inbox_events(after_seq=max(0, latest - limit), limit=limit)
 
     def latest_events(self, call_id: str, limit: int = 200) -> EventsPage:
         """The last ``limit`` events (the events resource)."""
@@ -412,7 +462,7 @@ class CallSupervisor:
 
     async def wait_for_event(
         self,
-        call_id: str,
+        call_id: str | None,
         *,
         types: list[str] | None = None,
         after_seq: int | None = None,
@@ -420,8 +470,35 @@ class CallSupervisor:
         progress: Progress | None = None,
         tick_s: float = 1.0,
     ) -> WaitResult:
-        """Block until an event (of ``types``) with seq > ``after_seq`` exists, or the timeout."""
+        """Block until an event (of ``types``) with seq > ``after_seq`` exists, or the timeout.
+
+        With ``call_id`` None, wait on the fleet inbox.
+        """
+        if call_id is None:
+            inbox = self.alerts.inbox.log
+            return await wait_on_log(
+                inbox,
+                call_id=None,
+                done=lambda: False,
+                types=types,
+                after_seq=after_seq,
+                timeout_s=timeout_s,
+                progress=progress,
+                tick_s=tick_s,
+            )
         sup = self.supervised(call_id)
         return await wait_for_event(
             sup, types=types, after_seq=after_seq, timeout_s=timeout_s, progress=progress, tick_s=tick_s
         )
+
+    # ------------------------------------------------------------------ alert rules
+    def set_alert_rules(self, rules: dict[str, Any], call_id: str | None = None) -> AlertRulesView:
+        """Change one call's rules, or (no ``call_id``) the defaults of calls supervised from now on."""
+        if call_id is None:
+            return AlertRulesView(call_id=None, rules=describe_rules(self.alerts.set_defaults(rules)))
+        sup = self.supervised(call_id)
+        if sup.alerts is None:  # read back from the data dir: it ended before this process watched it
+            raise CallEnded(call_id, sup.call.ended_reason)
+        engine = sup.alerts.engine
+        engine.configure(self.alerts.merge(engine.rules, rules))
+        return AlertRulesView(call_id=call_id, rules=describe_rules(engine.rules))

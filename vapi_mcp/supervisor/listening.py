@@ -55,12 +55,14 @@ class Listening:
         refresh: Refresh,
         observer: CallObserver,
         recording_path: Callable[[str], Path],
+        on_audio: Callable[[SupervisedCall], None] | None = None,
     ) -> None:
         self.settings = settings
         self.tasks = tasks
         self._refresh = refresh
         self._observer = observer
         self._recording_path = recording_path
+        self._on_audio = on_audio
         self._calls: dict[str, _CallTasks] = {}
 
     @property
@@ -152,6 +154,11 @@ class Listening:
         if not sup.listen_wanted and sup.listen_state != "failed":
             self._set_state(sup, "closed" if sup.ended else "off")
 
+    def _audio_analysed(self, sup: SupervisedCall) -> None:
+        self._observer.call_changed(sup.call_id, ("audio-summary", "recording"))
+        if self._on_audio is not None:
+            self._on_audio(sup)
+
     def _on_session_state(self, sup: SupervisedCall, state: SessionState) -> None:
         self._set_state(sup, state)
 
@@ -163,7 +170,7 @@ class Listening:
             sup.log,
             recording_path=recording,
             silence_threshold_s=self.settings.silence_threshold_s,
-            on_audio=functools.partial(self._observer.call_changed, sup.call_id, ("audio-summary", "recording")),
+            on_audio=functools.partial(self._audio_analysed, sup),
         )
 
     async def _run_session(self, sup: SupervisedCall) -> None:

@@ -26,6 +26,10 @@ class CallObserver(Protocol):
         """A call was added to the supervised set, or ended."""
         ...
 
+    def inbox_changed(self) -> None:
+        """The fleet inbox has a new event."""
+        ...
+
 
 class NullObserver:
     """The observer of a supervisor nobody watches (tests, scripts)."""
@@ -34,6 +38,9 @@ class NullObserver:
         return None
 
     def calls_changed(self) -> None:
+        return None
+
+    def inbox_changed(self) -> None:
         return None
 
 

@@ -14,6 +14,7 @@ import anyio
 
 from vapi_mcp.settings import ConfigError, Settings
 from vapi_mcp.store.local import LocalStore
+from vapi_mcp.supervisor.alerts.fleet import alert_defaults
 from vapi_mcp.supervisor.core import CallSupervisor
 from vapi_mcp.supervisor.observer import CallObserver
 from vapi_mcp.vapi import VapiClient
@@ -28,6 +29,7 @@ async def running_supervisor(
     """A :class:`CallSupervisor` with its Vapi client, its store and its background task group."""
     if settings.api_key is None:
         raise ConfigError("VAPI_API_KEY is not set")
+    alert_defaults(settings)  # a bad VAPI_MCP_ALERT_RULES stops here, before any task starts
     client = VapiClient(
         settings.api_key.get_secret_value(),
         settings.base_url,

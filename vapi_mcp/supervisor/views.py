@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from vapi_mcp.listen.analysis import AudioSummary as CallAudioSummary
 
 __all__ = [
+    "AlertRulesView",
     "AudioSummary",
     "CallInfo",
     "CallList",
@@ -97,7 +98,7 @@ class EventView(BaseModel):
 
 
 class EventsPage(BaseModel):
-    call_id: str
+    call_id: str | None
     events: list[EventView]
     next_seq: int = Field(description="Pass as after_seq to get what comes next.")
     latest_seq: int = 0
@@ -105,12 +106,17 @@ class EventsPage(BaseModel):
 
 
 class WaitResult(BaseModel):
-    call_id: str
+    call_id: str | None
     matched: bool = Field(description="True if a matching event arrived before the timeout.")
     events: list[EventView]
     next_seq: int
     waited_s: float
     call_status: str | None = None
+
+
+class AlertRulesView(BaseModel):
+    call_id: str | None = Field(description="The call these rules apply to; null: the defaults for new calls.")
+    rules: dict[str, Any] = Field(description="Each rule's parameters, or false when it is off.")
 
 
 class AudioSummary(CallAudioSummary):

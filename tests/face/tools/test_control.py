@@ -21,6 +21,7 @@ ALL_TOOLS = CONTROL_TOOLS | {
     "stop_listening",
     "get_audio_summary",
     "wait_for_event",
+    "set_alert_rules",
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from mcp.types import ToolAnnotations
 from pydantic import Field, StringConstraints
@@ -15,9 +15,12 @@ __all__ = [
     "DESTRUCTIVE_IDEMPOTENT",
     "E164",
     "LOCAL_READ",
+    "LOCAL_WRITE",
     "READ",
+    "RULES_HELP",
     "WRITE",
     "WRITE_IDEMPOTENT",
+    "AlertRulesArg",
     "CallId",
     "LongText",
     "OptionalShort",
@@ -38,10 +41,16 @@ E164 = Annotated[str, Field(pattern=E164_PATTERN, description="Phone number in E
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8000)]
 OptionalShort = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+RULES_HELP = (
+    "By rule name: an object of parameters to change, true, or false (off). Rules: dead_air, talk_over, "
+    "monologue, keywords, call_duration, audio_quality, listen_lost, ended_abnormally."
+)
+AlertRulesArg = Annotated[dict[str, Any] | None, Field(description=f"Alert rules for this call. {RULES_HELP}")]
 ResourceId = Annotated[str, Field(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)]
 
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 LOCAL_READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+LOCAL_WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
 WRITE_IDEMPOTENT = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True

@@ -13,20 +13,27 @@ from pydantic import Field
 
 from vapi_mcp.face.errors import tool
 from vapi_mcp.face.state import AppState
-from vapi_mcp.face.tools.args import LOCAL_READ, READ, CallId
-from vapi_mcp.supervisor.views import AudioSummary, CallInfo, CallList, EventsPage, ListenResult, WaitResult
+from vapi_mcp.face.tools.args import LOCAL_READ, READ, AlertRulesArg, CallId
+from vapi_mcp.supervisor.views import (
+    AudioSummary,
+    CallInfo,
+    CallList,
+    EventsPage,
+    ListenResult,
+    WaitResult,
+)
 
 __all__ = ["register_call_tools"]
 
 
 def register_call_tools(server: MCPServer[Any], state: AppState) -> None:
     @tool(server, title="Attach to a call", annotations=READ)
-    async def attach_call(call_id: CallId, listen: bool = True) -> CallInfo:
+    async def attach_call(call_id: CallId, listen: bool = True, alert_rules: AlertRulesArg = None) -> CallInfo:
         """Supervise a call started elsewhere (e.g. an inbound call): fetch it from Vapi and start its event log.
 
         Use this before reading events of a call this server did not create.
         """
-        return await state.require().attach_call(call_id, listen=listen)
+        return await state.require().attach_call(call_id, listen=listen, alert_rules=alert_rules)
 
     @tool(server, title="Get a call", annotations=READ)
     async def get_call(call_id: CallId) -> CallInfo:
@@ -46,7 +53,7 @@ def register_call_tools(server: MCPServer[Any], state: AppState) -> None:
 
     @tool(server, title="Read a call's events", annotations=LOCAL_READ)
     async def get_call_events(
-        call_id: CallId,
+        call_id: Annotated[CallId | None, Field(description="Omit to read the fleet inbox.")] = None,
         after_seq: Annotated[int, Field(ge=0, description="Only events with seq greater than this.")] = 0,
         limit: Annotated[int, Field(ge=1, le=500)] = 100,
         types: Annotated[list[str] | None, Field(max_length=20, description="Only these event types.")] = None,
@@ -81,8 +88,8 @@ def register_call_tools(server: MCPServer[Any], state: AppState) -> None:
 
     @tool(server, title="Wait for an event", annotations=LOCAL_READ)
     async def wait_for_event(
-        call_id: CallId,
         ctx: Context,
+        call_id: Annotated[CallId | None, Field(description="Omit to wait on the fleet inbox.")] = None,
         types: Annotated[list[str] | None, Field(max_length=20, description="Event types to wait for.")] = None,
         after_seq: Annotated[
             int | None, Field(ge=0, description="Wait for events after this seq (default: only new ones).")
@@ -96,7 +103,7 @@ def register_call_tools(server: MCPServer[Any], state: AppState) -> None:
         """
 
         async def progress(waited: float, total: float) -> None:
-            await ctx.report_progress(waited, total, f"waiting for events on call {call_id}")
+            await ctx.report_progress(waited, total, f"waiting for events on {call_id or 'the inbox'}")
 
         return await state.require().wait_for_event(
             call_id, types=types, after_seq=after_seq, timeout_s=timeout_s, progress=progress

@@ -18,6 +18,7 @@ from vapi_mcp.face.tools.args import (
     E164,
     WRITE,
     WRITE_IDEMPOTENT,
+    AlertRulesArg,
     CallId,
     LongText,
     OptionalShort,
@@ -42,6 +43,7 @@ def register_control_tools(server: MCPServer[Any], state: AppState) -> None:
         squad_id: Annotated[ResourceId | None, Field(description="Vapi squad to run instead of an assistant.")] = None,
         customer_name: OptionalShort | None = None,
         listen: bool = True,
+        alert_rules: AlertRulesArg = None,
     ) -> CallInfo:
         """Place an outbound phone call with live control enabled, and supervise it.
 
@@ -55,6 +57,7 @@ def register_control_tools(server: MCPServer[Any], state: AppState) -> None:
             phone_number_id=phone_number_id,
             customer_name=customer_name,
             listen=listen,
+            alert_rules=alert_rules,
         )
 
     @tool(server, title="Say something on the call", annotations=WRITE)

@@ -116,6 +116,12 @@ class AudioAnalyzer:
     def duration_s(self) -> float:
         return self._clock / self._sr
 
+    @property
+    def silence_since_s(self) -> float | None:
+        """When the dead air now running began (call time), or None while someone speaks."""
+        start = self._timeline.sil_start
+        return None if start is None else start / self._sr
+
     # ------------------------------------------------------------------------------------------ input
     def process(self, block: np.ndarray) -> list[AudioEvent]:
         """Analyse the next audio; returns the events it completed, in time order. Ignored after :meth:`finish`."""

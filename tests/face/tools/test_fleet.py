@@ -1,0 +1,120 @@
+"""The fleet through the SDK client: alerts in a call's log and in the inbox, read without a call id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import Client
+
+from tests.conftest import API_KEY, make_settings
+from tests.helpers import call_err, call_ok, create_call, read_json
+from vapi_mcp.emulator import EmulatorOptions, running_emulator
+from vapi_mcp.face import create_server
+
+
+async def inbox_until_ended(client: Client, call_ids: set[str], timeout: float = 30) -> list[dict[str, Any]]:
+    """Follow the inbox with wait_for_event (no call id) until every call in ``call_ids`` has ended."""
+    events: list[dict[str, Any]] = []
+    after = 0
+    with anyio.fail_after(timeout):
+        while not call_ids <= {e["data"]["call_id"] for e in events if e["type"] == "call.ended"}:
+            waited = await call_ok(client, "wait_for_event", {"after_seq": after, "timeout_s": 5})
+            events += waited["events"]
+            after = waited["next_seq"]
+    return events
+
+
+async def test_dead_air_reaches_the_call_log_and_the_inbox(tmp_path: Path, era: str) -> None:
+    options = EmulatorOptions(api_key=API_KEY, scenario="dead-air", time_scale=5.0)
+    async with running_emulator(options) as emu:
+        settings = make_settings(emu, tmp_path, poll_interval_s=0.05)
+        async with Client(create_server(settings), mode=era) as client:  # type: ignore[arg-type]
+            call_id = await create_call(client, listen=True, alert_rules={"dead_air": {"after_s": 3}})
+            inbox = await inbox_until_ended(client, {call_id})
+            mine = [e for e in inbox if e["data"]["call_id"] == call_id]
+            assert [e["type"] for e in mine] == ["call.added", "alert", "call.ended"]
+            alert = mine[1]["data"]
+            # The customer stops at 3.4 s and speaks again at 7.4 s: 3 s of dead air at 6.4 s.
+            assert alert["rule"] == "dead_air" and abs(alert["at_s"] - 6.4) <= 0.5, alert
+            assert alert["severity"] == "warning" and alert["message"] == "nobody has spoken for 3 s"
+            ended = mine[2]["data"]
+            assert ended["endedReason"] == "customer-ended-call" and ended["alerts"] == 1
+            assert ended["duration_s"] > 10 and set(ended["talk_ratio"]) == {"customer", "assistant"}
+            seqs = [e["seq"] for e in inbox]
+            assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+            # The same alert in the call's own log, and the inbox points at it.
+            page = await call_ok(client, "get_call_events", {"call_id": call_id, "types": ["alert"]})
+            assert [e["seq"] for e in page["events"]] == [alert["call_seq"]]
+            assert page["events"][0]["data"]["rule"] == "dead_air"
+            # get_call_events without a call id pages the inbox; the resource shows it too.
+            page = await call_ok(client, "get_call_events", {"types": ["alert"]})
+            assert page["call_id"] is None and [e["data"]["rule"] for e in page["events"]] == ["dead_air"]
+            resource = await read_json(client, "vapi://inbox")
+            assert [e["type"] for e in resource["events"]][-3:] == ["call.added", "alert", "call.ended"]
+
+
+async def test_a_clean_call_raises_no_alert(tmp_path: Path) -> None:
+    options = EmulatorOptions(api_key=API_KEY, scenario="support-call", time_scale=5.0)
+    async with running_emulator(options) as emu:
+        settings = make_settings(emu, tmp_path, poll_interval_s=0.05)
+        async with Client(create_server(settings)) as client:
+            call_id = await create_call(client, listen=True)
+            inbox = await inbox_until_ended(client, {call_id})
+            assert [e["type"] for e in inbox] == ["call.added", "call.ended"]
+            page = await call_ok(client, "get_call_events", {"call_id": call_id, "types": ["alert"]})
+            assert page["events"] == []
+
+
+async def test_set_alert_rules_defaults_per_call_and_errors(tmp_path: Path, era: str) -> None:
+    options = EmulatorOptions(api_key=API_KEY, scenario="open-ended", time_scale=5.0)
+    async with running_emulator(options) as emu:
+        settings = make_settings(emu, tmp_path, alert_rules={"monologue": False})
+        async with Client(create_server(settings), mode=era) as client:  # type: ignore[arg-type]
+            with anyio.fail_after(20):
+                result = await call_ok(client, "set_alert_rules", {"rules": {"dead_air": {"after_s": 8}}})
+                assert result["call_id"] is None
+                assert result["rules"]["dead_air"]["after_s"] == 8 and result["rules"]["monologue"] is False
+                call_id = await create_call(client, alert_rules={"keywords": {"phrases": ["refund"]}})
+                result = await call_ok(client, "set_alert_rules", {"rules": {"talk_over": False}, "call_id": call_id})
+                rules = result["rules"]
+                assert result["call_id"] == call_id and rules["talk_over"] is False
+                assert rules["dead_air"]["after_s"] == 8 and rules["keywords"]["phrases"] == ["refund"]
+                text = await call_err(client, "set_alert_rules", {"rules": {"dead_ar": {}}})
+                assert "'dead_ar'" in text and "dead_air" in text and "ended_abnormally" in text
+                text = await call_err(client, "set_alert_rules", {"rules": {"dead_air": {"after": 1}}})
+                assert "unknown parameter 'after'" in text and "after_s" in text
+                before = len(emu.calls)
+                text = await call_err(
+                    client,
+                    "create_call",
+                    {"customer_number": "+14155550123", "assistant_id": "a", "alert_rules": {"nope": True}},
+                )
+                assert "'nope'" in text and len(emu.calls) == before, "a bad rule dials nobody"
+
+
+async def test_the_inbox_resource_is_subscribable_in_both_eras(settings: Any) -> None:
+    from mcp.client.subscriptions import ResourceUpdated
+    from mcp.types import ResourceUpdatedNotification
+
+    server = create_server(settings)
+    with anyio.fail_after(30):
+        async with Client(server) as modern:
+            async with modern.listen(resource_subscriptions=["vapi://inbox"]) as sub:
+                await create_call(modern)  # call.added
+                async for event in sub:
+                    if isinstance(event, ResourceUpdated) and event.uri == "vapi://inbox":
+                        break
+        messages: list[Any] = []
+
+        async def on_message(message: Any) -> None:
+            messages.append(message)
+
+        async with Client(server, mode="legacy", message_handler=on_message) as legacy:
+            await legacy.subscribe_resource("vapi://inbox")
+            await create_call(legacy)
+            while not any(
+                isinstance(m, ResourceUpdatedNotification) and str(m.params.uri) == "vapi://inbox" for m in messages
+            ):
+                await anyio.sleep(0.05)
