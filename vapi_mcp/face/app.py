@@ -15,13 +15,14 @@ from typing import Any
 
 from mcp.server import MCPServer
 from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS, Resource
+from mcp.types import INVALID_PARAMS, Resource, Tool
 
 from vapi_mcp import __version__
 from vapi_mcp.face.client_log import ClientLog
 from vapi_mcp.face.notify import Notifier, ResourceObserver
 from vapi_mcp.face.prompts import register_prompts
 from vapi_mcp.face.resources import register_resources
+from vapi_mcp.face.schemas import compact_input, compact_output
 from vapi_mcp.face.state import AppState
 from vapi_mcp.face.tools import register_call_tools, register_control_tools, register_fleet_tools
 from vapi_mcp.redact import install_redaction
@@ -54,6 +55,20 @@ class VapiMCPServer(MCPServer[AppState]):
             return await super().get_prompt(name, arguments, context)
         except ValueError as exc:
             raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
+
+    async def list_tools(self) -> list[Tool]:
+        # The tool list as an agent can afford it (DESIGN §11 token budget; see face/schemas.py).
+        return [
+            tool.model_copy(
+                update={
+                    "title": None,
+                    "description": " ".join((tool.description or "").split()),
+                    "input_schema": compact_input(tool.input_schema),
+                    "output_schema": compact_output(tool.output_schema) if tool.output_schema else None,
+                }
+            )
+            for tool in await super().list_tools()
+        ]
 
     async def list_resources(self) -> list[Resource]:
         resources = await super().list_resources()

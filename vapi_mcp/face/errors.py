@@ -19,6 +19,7 @@ from mcp.types import ToolAnnotations
 from pydantic import ValidationError
 
 from vapi_mcp.errors import CallNotFound, RecordingUnavailable, VapiMcpError
+from vapi_mcp.face.links import with_links
 
 __all__ = ["agent_errors", "agent_text", "resource_errors", "tool"]
 
@@ -33,12 +34,13 @@ def agent_text(exc: VapiMcpError) -> str:
 
 
 def agent_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Map every ``VapiMcpError`` (and a Vapi model's ``ValidationError``) to a ``ToolError``."""
+    """Map every ``VapiMcpError`` (and a Vapi model's ``ValidationError``) to a ``ToolError``; results that name a
+    call's resources get them as links (:mod:`~vapi_mcp.face.links`)."""
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return await fn(*args, **kwargs)
+            return with_links(await fn(*args, **kwargs))
         except VapiMcpError as exc:
             raise ToolError(agent_text(exc)) from exc
         except ValidationError as exc:

@@ -28,15 +28,7 @@ __all__ = [
     "Text",
 ]
 
-CallId = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=ID_MAX_LENGTH,
-        pattern=ID_PATTERN,
-        description="Vapi call id (from list_calls or create_call).",
-    ),
-]
+CallId = Annotated[str, Field(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)]
 E164 = Annotated[str, Field(pattern=E164_PATTERN, description="Phone number in E.164 form, e.g. +14155550123.")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8000)]
@@ -45,7 +37,7 @@ RULES_HELP = (
     "By rule name: an object of parameters to change, true, or false (off). Rules: dead_air, talk_over, "
     "monologue, keywords, call_duration, audio_quality, listen_lost, ended_abnormally."
 )
-AlertRulesArg = Annotated[dict[str, Any] | None, Field(description=f"Alert rules for this call. {RULES_HELP}")]
+AlertRulesArg = Annotated[dict[str, Any] | None, Field(description="This call's alert rules, as in set_alert_rules.")]
 ResourceId = Annotated[str, Field(min_length=1, max_length=ID_MAX_LENGTH, pattern=ID_PATTERN)]
 
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)

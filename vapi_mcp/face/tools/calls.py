@@ -29,15 +29,12 @@ __all__ = ["register_call_tools"]
 def register_call_tools(server: MCPServer[Any], state: AppState) -> None:
     @tool(server, title="Attach to a call", annotations=READ)
     async def attach_call(call_id: CallId, listen: bool = True, alert_rules: AlertRulesArg = None) -> CallInfo:
-        """Supervise a call started elsewhere (e.g. an inbound call): fetch it from Vapi and start its event log.
-
-        Use this before reading events of a call this server did not create.
-        """
+        """Supervise a call started elsewhere (e.g. inbound) and listen to it. Returns its state, like get_call."""
         return await state.require().attach_call(call_id, listen=listen, alert_rules=alert_rules)
 
     @tool(server, title="Get a call", annotations=READ)
     async def get_call(call_id: CallId) -> CallInfo:
-        """Current status, endedReason, timing, customer, listen state and event count of one call."""
+        """A call's state: status, endedReason, times, customer, listen state, event count, resource links."""
         return await state.require().get_call(call_id)
 
     @tool(server, title="List calls", annotations=READ)
@@ -48,58 +45,48 @@ def register_call_tools(server: MCPServer[Any], state: AppState) -> None:
             Field(description="Only calls with this status."),
         ] = None,
     ) -> CallList:
-        """Recent calls from Vapi, newest first, merged with what this server supervises."""
+        """Recent calls from Vapi, newest first, merged with the ones supervised here."""
         return CallList(calls=await state.require().list_calls(limit=limit, status=status))
 
     @tool(server, title="Read a call's events", annotations=LOCAL_READ)
     async def get_call_events(
-        call_id: Annotated[CallId | None, Field(description="Omit to read the fleet inbox.")] = None,
-        after_seq: Annotated[int, Field(ge=0, description="Only events with seq greater than this.")] = 0,
+        call_id: CallId | None = None,
+        after_seq: Annotated[int, Field(ge=0)] = 0,
         limit: Annotated[int, Field(ge=1, le=500)] = 100,
         types: Annotated[list[str] | None, Field(max_length=20, description="Only these event types.")] = None,
     ) -> EventsPage:
-        """Read a supervised call's event log in order (twin of the vapi://calls/{call_id}/events resource).
-
-        Pass the returned next_seq as after_seq to read only what is new.
+        """Page a call's events, or without call_id the fleet inbox (alerts, calls added and ended).
+        Pass next_seq back as after_seq.
         """
         return state.require().events(call_id, after_seq=after_seq, limit=limit, types=types)
 
     @tool(server, title="Start listening", annotations=READ)
     async def start_listening(call_id: CallId) -> ListenResult:
-        """Open the call's live audio stream in the background (returns at once).
-
-        While listening, the server logs who speaks when, silences, talk-over and transcripts as events, keeps an
-        audio summary, and records the call. Use wait_for_event or get_call_events to follow it.
+        """Listen in the background (returns at once): speech, silences, overlaps and transcripts
+        become events and an audio summary.
         """
         return await state.require().start_listening(call_id)
 
     @tool(server, title="Stop listening", annotations=READ)
     async def stop_listening(call_id: CallId) -> ListenResult:
-        """Close the call's background listen session (returns at once); events and summary stay readable."""
+        """Stop listening (returns at once); what was heard stays readable."""
         return state.require().stop_listening(call_id)
 
     @tool(server, title="Audio summary", annotations=LOCAL_READ)
     async def get_audio_summary(call_id: CallId) -> AudioSummary:
-        """Who talked how long, turns, levels, overlap, silences, interruptions and a sparkline per party.
-
-        Twin of the vapi://calls/{call_id}/audio-summary resource. Needs a listen session (start_listening).
-        """
+        """Per party: talk time and ratio, turns, levels, clipping; overlap, silences, interruptions, sparklines."""
         return state.require().audio_summary(call_id)
 
     @tool(server, title="Wait for an event", annotations=LOCAL_READ)
     async def wait_for_event(
         ctx: Context,
-        call_id: Annotated[CallId | None, Field(description="Omit to wait on the fleet inbox.")] = None,
-        types: Annotated[list[str] | None, Field(max_length=20, description="Event types to wait for.")] = None,
-        after_seq: Annotated[
-            int | None, Field(ge=0, description="Wait for events after this seq (default: only new ones).")
-        ] = None,
-        timeout_s: Annotated[float, Field(gt=0, le=50, description="Give up after this long (max 50 s).")] = 20,
+        call_id: CallId | None = None,
+        types: Annotated[list[str] | None, Field(max_length=20, description="Only these event types.")] = None,
+        after_seq: Annotated[int | None, Field(ge=0, description="Default: only new events.")] = None,
+        timeout_s: Annotated[float, Field(gt=0, le=50)] = 20,
     ) -> WaitResult:
-        """Block until the call logs a matching event, or the timeout (progress is reported while waiting).
-
-        Examples: types=["speech.started"] to know when someone talks, ["silence"] for dead air,
-        ["call.status"] for status changes. Returns the matching events and next_seq.
+        """Block until the call, or without call_id the fleet inbox, logs a matching event or
+        the timeout passes. Returns the events and next_seq.
         """
 
         async def progress(waited: float, total: float) -> None:

@@ -45,9 +45,8 @@ def register_control_tools(server: MCPServer[Any], state: AppState) -> None:
         listen: bool = True,
         alert_rules: AlertRulesArg = None,
     ) -> CallInfo:
-        """Place an outbound phone call with live control enabled, and supervise it.
-
-        This dials a real person. Give exactly one of assistant_id, assistant or squad_id.
+        """Dial a real person with live control on and supervise the call. Give one of assistant_id,
+        assistant, squad_id. Returns its state, like get_call.
         """
         return await state.require().create_call(
             customer_number=customer_number,
@@ -69,7 +68,7 @@ def register_control_tools(server: MCPServer[Any], state: AppState) -> None:
             bool, Field(description="Cut off what the assistant is saying now instead of waiting.")
         ] = False,
     ) -> ControlResult:
-        """Make the assistant speak these exact words to the caller now (text-to-speech)."""
+        """Make the assistant say these exact words now."""
         return await state.require().say(
             call_id, content, end_call_after_spoken=end_call_after_spoken, interrupt_assistant=interrupt_assistant
         )
@@ -83,17 +82,17 @@ def register_control_tools(server: MCPServer[Any], state: AppState) -> None:
             bool, Field(description="Let the assistant respond now; false inserts the message silently.")
         ] = True,
     ) -> ControlResult:
-        """Whisper guidance to the assistant (role=system) without the caller hearing it verbatim."""
+        """Whisper guidance to the assistant (role system): the caller does not hear it as such."""
         return await state.require().add_message(call_id, content, role=role, trigger_response=trigger_response)
 
     @tool(server, title="Mute, unmute or replay the greeting", annotations=WRITE_IDEMPOTENT)
     async def control_call(call_id: CallId, action: ControlAction) -> ControlResult:
-        """Mute or unmute the assistant or the customer, or make the assistant say its first message."""
+        """Mute or unmute the assistant or the customer, or replay the first message."""
         return await state.require().control(call_id, action)
 
     @tool(server, title="End the call", annotations=DESTRUCTIVE_IDEMPOTENT)
     async def end_call(call_id: CallId) -> ControlResult:
-        """Hang up the call now, for both parties. Cannot be undone."""
+        """Hang up for both parties. Cannot be undone."""
         return await state.require().end_call(call_id)
 
     @tool(server, title="Transfer the call", annotations=DESTRUCTIVE)
@@ -101,21 +100,21 @@ def register_control_tools(server: MCPServer[Any], state: AppState) -> None:
         call_id: CallId,
         destination: Annotated[
             str,
-            Field(min_length=1, max_length=256, description="E.164 number (+14155550123) or SIP URI (sip:a@b.com)."),
+            Field(min_length=1, max_length=256, description="E.164 number or sip: URI."),
         ],
         message: Annotated[OptionalShort | None, Field(description="Spoken to the caller before transferring.")] = None,
         extension: Annotated[str | None, Field(pattern=r"^[0-9*#,wW]{1,20}$", description="DTMF extension.")] = None,
         caller_id: Annotated[E164 | None, Field(description="Caller id shown to the destination.")] = None,
-        mode: Annotated[TransferMode | None, Field(description="Vapi transferPlan mode (default blind).")] = None,
+        mode: Annotated[TransferMode | None, Field(description="transferPlan mode (default blind).")] = None,
         operator_message: Annotated[
             OptionalShort | None,
-            Field(description="Warm '…say-message' modes: said to the person answering before connecting."),
+            Field(description="…say-message modes: said to whoever answers first."),
         ] = None,
         twiml: Annotated[
-            str | None, Field(min_length=1, max_length=4000, description="mode warm-transfer-twiml: the TwiML.")
+            str | None, Field(min_length=1, max_length=4000, description="For warm-transfer-twiml.")
         ] = None,
     ) -> ControlResult:
-        """Forward the caller to a phone number or SIP URI; the AI leaves the call. Cannot be undone."""
+        """Forward the caller to a number or SIP URI; the assistant leaves. Cannot be undone."""
         return await state.require().transfer(
             call_id,
             destination,
@@ -136,7 +135,7 @@ def register_control_tools(server: MCPServer[Any], state: AppState) -> None:
         max_messages: Annotated[int | None, Field(ge=1, le=500, description="With context=lastNMessages.")] = None,
         message: Annotated[OptionalShort | None, Field(description="Spoken to the caller during the handoff.")] = None,
     ) -> ControlResult:
-        """Replace the assistant on the live call with another one (give assistant_id or assistant)."""
+        """Another assistant takes over the live call (give assistant_id or assistant)."""
         return await state.require().handoff(
             call_id,
             assistant_id=assistant_id,

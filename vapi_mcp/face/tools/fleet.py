@@ -19,9 +19,9 @@ def register_fleet_tools(server: MCPServer[Any], state: AppState) -> None:
     @tool(server, title="Set alert rules", annotations=LOCAL_WRITE)
     async def set_alert_rules(
         rules: Annotated[dict[str, Any], Field(description=RULES_HELP)],
-        call_id: Annotated[
-            CallId | None, Field(description="Omit to set the defaults for calls supervised next.")
-        ] = None,
+        call_id: CallId | None = None,
     ) -> AlertRulesView:
-        """Change a call's alert rules live, or the defaults. Returns every rule's parameters (false: off)."""
+        """Change a call's alert rules live, or without call_id the defaults for new calls.
+        Returns every rule's parameters.
+        """
         return state.require().set_alert_rules(rules, call_id)
