@@ -35,6 +35,9 @@ def make_call(store: LocalStore, call_id: str, status: str, *, events: int = 3, 
     )
     log = EventLog(call_id, journal=store.open_journal(call_id))
     sup = SupervisedCall(call=call, log=log, final_summary={"call_id": call_id} if summary else None)
+    if summary:  # what webhooks bring (issue 10): kept with the final summary
+        sup.report = {"endedReason": "customer-ended-call", "analysis": {"summary": "Billing question."}}
+        sup.conversation = [{"role": "user", "message": "Hi"}]
     for _ in range(events):
         log.append("call.status", {"status": status})
     CallArchive(store).save(sup)
@@ -93,10 +96,9 @@ def test_a_kill_9_leaves_a_torn_journal_line_and_a_stale_wav_header_both_read(
     assert struct.unpack_from("<I", (folder / "recording.wav").read_bytes(), 40)[0] == audio.nbytes, "repaired"
     loaded = archive.load("call-1")
     assert loaded is not None
-    call, log, summary = loaded
-    assert (call.status, summary) == ("in-progress", None)
-    assert log.append("listen.connected", {}).seq == 2, "the seq goes on after the last whole line"
-    log.close()
+    assert (loaded.call.status, loaded.final_summary) == ("in-progress", None)
+    assert loaded.log.append("listen.connected", {}).seq == 2, "the seq goes on after the last whole line"
+    loaded.log.close()
 
 
 def test_odd_entries_never_hide_the_other_calls(store: LocalStore, caplog: pytest.LogCaptureFixture) -> None:
@@ -112,6 +114,8 @@ def test_odd_entries_never_hide_the_other_calls(store: LocalStore, caplog: pytes
     assert set(infos) == {"call-good", "call-corrupt"}
     assert infos["call-corrupt"].status == "ended", "from its journal when the snapshot is corrupt"
     loaded = archive.load("call-good")
-    assert loaded is not None and loaded[2] == {"call_id": "call-good"}
-    loaded[1].close()
+    assert loaded is not None and loaded.final_summary == {"call_id": "call-good"}
+    assert loaded.report is not None and loaded.report["analysis"] == {"summary": "Billing question."}
+    assert loaded.conversation == [{"role": "user", "message": "Hi"}]
+    loaded.log.close()
     assert archive.load("call-missing") is None and archive.load("../../etc") is None

@@ -87,6 +87,8 @@ class CallArchive:
             "call": sup.call.model_dump(mode="json", by_alias=True, exclude={"monitor"}, exclude_none=True),
             "summary": summary,
             "listen": sup.listen_wanted,
+            "report": sup.report,
+            "conversation": sup.conversation,
         }
         try:
             self.store.write_snapshot(sup.call_id, data)
@@ -130,17 +132,22 @@ class CallArchive:
         self._index.update((call_id, info) for call_id, info in report.found.items() if call_id not in held)
         self.last_index = report
 
-    def load(self, call_id: str) -> tuple[Call, EventLog, dict[str, Any] | None] | None:
-        """A call of the store, ready to be held in memory again: its snapshot and its event log (open on its
-        journal, continuing its seq); None when the store does not hold it."""
+    def load(self, call_id: str) -> SupervisedCall | None:
+        """A call of the store, ready to be held in memory again: its event log open on its journal (its seq
+        goes on), and what its snapshot kept (final summary, report, conversation); None if not held."""
         if call_id not in self._index and not self.store.holds(call_id):
             return None
-        snapshot = self.store.read_snapshot(call_id)
+        snapshot = self.store.read_snapshot(call_id) or {}
         journal = self.store.open_journal(call_id)
-        event_log = EventLog(call_id, journal=journal)
         call = _call_from(call_id, snapshot) or _call_from_journal(call_id, journal)
-        summary = snapshot.get("summary") if snapshot else None
-        return call, event_log, cast("dict[str, Any]", summary) if isinstance(summary, dict) else None
+        summary, report, conversation = (snapshot.get(key) for key in ("summary", "report", "conversation"))
+        return SupervisedCall(
+            call=call,
+            log=EventLog(call_id, journal=journal),
+            final_summary=cast("dict[str, Any]", summary) if isinstance(summary, dict) else None,
+            report=cast("dict[str, Any]", report) if isinstance(report, dict) else None,
+            conversation=cast("list[dict[str, Any]]", conversation) if isinstance(conversation, list) else None,
+        )
 
     def _read(self, call_id: str) -> tuple[Call, int, int, bool]:
         """(the call as last known, its last seq, torn journal lines cut, listening wanted) from its files."""

@@ -36,6 +36,10 @@ class SupervisedCall:
     final_summary: dict[str, Any] | None = None
     """The audio summary saved when the call ended (a call read back from disk has no pipeline)."""
     alerts: CallAlerts | None = None
+    report: dict[str, Any] | None = None
+    """Vapi's end-of-call report (scrubbed), once a webhook brought it; kept in the call's snapshot."""
+    conversation: list[dict[str, Any]] | None = None
+    """Vapi's latest conversation (scrubbed), once a webhook brought it; kept in the call's snapshot."""
 
     @property
     def call_id(self) -> str:

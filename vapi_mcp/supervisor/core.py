@@ -121,8 +121,7 @@ class CallSupervisor:
             return None
         if loaded is None:
             return None
-        call, event_log, summary = loaded
-        sup = self._hold(SupervisedCall(call=call, log=event_log, final_summary=summary))
+        sup = self._hold(loaded)
         self._forget_old_calls()
         return sup
 
@@ -153,7 +152,10 @@ class CallSupervisor:
         return sup
 
     def _on_event(self, call_id: str, event: CallEvent) -> None:
-        if event.type in ("call.status", "listen.closed") and (sup := self._calls.get(call_id)) is not None:
+        if (
+            event.type in ("call.status", "listen.closed", "call.report")
+            and (sup := self._calls.get(call_id)) is not None
+        ):
             self.archive.save(sup)  # the status on disk; the final summary once the call is over
         self.observer.call_changed(call_id, EVENT_ASPECTS.get(event.type, ("events",)))
 
