@@ -7,7 +7,9 @@ in this process on loopback, and the SDK's own Client talks to each server in tu
 
 from __future__ import annotations
 
+import base64
 import signal
+import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -57,6 +59,17 @@ async def all_events(client: Client, call_id: str) -> list[dict[str, Any]]:
         events += page
 
 
+def tear_as_a_crash_can(folder: Path) -> None:
+    """The worst a kill can leave: half a journal line, and a WAV whose header sizes missed the last writes."""
+    with open(folder / "events.jsonl", "ab") as journal:
+        journal.write(b'{"seq":999999,"at":"2026-05-09T07:35:25.123Z","type":"speech.sta')
+    with open(folder / "recording.wav", "r+b") as wav:
+        wav.seek(4)
+        wav.write(struct.pack("<I", 36))
+        wav.seek(40)
+        wav.write(struct.pack("<I", 0))
+
+
 async def test_kill_9_mid_call_then_a_new_process_resumes_it(emulator: Emulator, tmp_path: Path) -> None:
     data = tmp_path / "data"
     with anyio.fail_after(90):
@@ -67,6 +80,7 @@ async def test_kill_9_mid_call_then_a_new_process_resumes_it(emulator: Emulator,
                     await anyio.sleep(0.05)
                 first.send_signal(signal.SIGKILL)
                 first.wait(timeout=10)
+        tear_as_a_crash_can(data / "calls" / call_id)
         heard = {party: before["parties"][party]["talk_s"] for party in ("customer", "assistant")}
         assert sum(heard.values()) > 3.0, str(before)
 
@@ -95,4 +109,7 @@ async def test_kill_9_mid_call_then_a_new_process_resumes_it(emulator: Emulator,
                 assert after["duration_s"] >= missed["to_s"]
                 seqs = [event["seq"] for event in await all_events(client, call_id)]
                 assert seqs == sorted(set(seqs)) and seqs[0] == 1, "strictly increasing, no duplicate"
+                assert 999999 not in seqs, "the torn line was cut, not read"
+                wav = await client.read_resource(f"vapi://calls/{call_id}/recording.wav")
+                assert len(base64.b64decode(wav.contents[0].blob)) > 44 + 4 * 16000  # type: ignore[union-attr]
                 await call_ok(client, "end_call", {"call_id": call_id})

@@ -84,6 +84,7 @@ def test_resume_after_restart_counts_the_time_missed_as_a_restart_gap(tmp_path: 
 def test_a_header_left_stale_by_a_kill_is_read_and_repaired(tmp_path: Path) -> None:
     path = tmp_path / "recording.wav"
     audio = talk(2.0, 6)
+    audio[0] = np.frombuffer(b"LIST", dtype="<i2")  # audio that looks like a chunk id must not end the data
     with WavRecorder(path) as recorder:
         recorder.write(audio)
     with open(path, "r+b") as f:  # the sizes as a kill between the audio and the header update leaves them

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import make_settings
 from tests.helpers import CUSTOMER
-from vapi_mcp.emulator import Emulator
+from vapi_mcp.emulator import Emulator, FaultRule
 from vapi_mcp.errors import CallNotFound
 from vapi_mcp.settings import Settings
 from vapi_mcp.supervisor import CallSupervisor, running_supervisor
@@ -146,3 +146,18 @@ async def test_retention_prunes_calls_unchanged_for_longer_than_the_setting(emul
                 sup.events(old)
         async with running_supervisor(make_settings(emulator, data, retention_days=0)) as sup:
             assert sup.recovery.report.pruned == 0, "0 keeps every call"
+
+
+async def test_the_batched_check_is_retried_while_vapi_cannot_answer(emulator: Emulator, tmp_path: Path) -> None:
+    settings = make_settings(emulator, tmp_path / "data", max_retries=0)
+    with anyio.fail_after(40):
+        async with running_supervisor(settings) as first:
+            call_id = await _listened_call(first, heard_s=2.0)
+        emulator.add_fault(FaultRule(route="list", status=503, times=2))
+        lists_before = _list_requests(emulator)
+        async with running_supervisor(settings) as second:
+            assert call_id in {info.call_id for info in second.supervised_calls()}, "listed while Vapi is down"
+            await second.recovery.report.done.wait()
+            assert second.recovery.report.resumed == [call_id]
+            assert _list_requests(emulator) == lists_before + 3, "two 503s, then the answer"
+            await second.end_call(call_id)
