@@ -20,6 +20,7 @@ from mcp.types import INVALID_PARAMS, Resource, Tool
 from vapi_mcp import __version__
 from vapi_mcp.face.client_log import ClientLog
 from vapi_mcp.face.notify import Notifier, ResourceObserver
+from vapi_mcp.face.panel import build_panel
 from vapi_mcp.face.prompts import register_prompts
 from vapi_mcp.face.resources import register_resources
 from vapi_mcp.face.schemas import compact_input, compact_output
@@ -112,6 +113,7 @@ def create_server(settings: Settings) -> VapiMCPServer:
         version=__version__,
         lifespan=lifespan,
         subscriptions=notifier.bus,
+        extensions=[build_panel(state)],  # the live call panel (MCP Apps)
     )
     server.state = state
     install_redaction(settings.secrets())

@@ -1,0 +1,54 @@
+"""The call panel as an MCP App: its tool, its ui:// resource, and the text a host without Apps gets."""
+
+from __future__ import annotations
+
+import re
+
+from mcp import Client
+
+from tests.helpers import call_err, call_ok, live_call
+from vapi_mcp.face.panel import NO_APPS_HINT, PANEL_URI, panel_html
+
+APP_MIME = "text/html;profile=mcp-app"
+
+
+async def test_the_tool_opens_the_panel_resource(client: Client) -> None:
+    tool = next(t for t in (await client.list_tools()).tools if t.name == "open_call_panel")
+    assert tool.meta == {"ui": {"resourceUri": PANEL_URI}}
+    assert tool.annotations is not None and tool.annotations.read_only_hint is True
+    assert tool.annotations.destructive_hint is False and tool.annotations.open_world_hint is False
+    assert tool.output_schema is not None
+    listed = {str(r.uri): r for r in (await client.list_resources()).resources}
+    assert listed[PANEL_URI].mime_type == APP_MIME
+    read = await client.read_resource(PANEL_URI)
+    content = read.contents[0]
+    assert content.mime_type == APP_MIME
+    assert content.text == panel_html()  # type: ignore[union-attr]
+
+
+def test_the_page_is_small_self_contained_and_keyless() -> None:
+    html = panel_html()
+    assert len(html.encode()) < 60_000
+    # Nothing loads from anywhere: no URL at all, no external script, style, image, font or frame.
+    assert not re.search(r"https?:|//[a-z0-9.-]+\.[a-z]{2,}/|\bsrc=|\bhref=|@import|url\(|<link|<iframe", html, re.I)
+    # It talks to its host (postMessage) or, as the dashboard, to the same origin's /dashboard/mcp only.
+    assert re.findall(r"fetch\(([^,]+),", html) == ['"/dashboard/mcp"']
+    for secret_word in ("controlUrl", "listenUrl", "monitor", "Bearer", "apiKey", "api_key", "authorization"):
+        assert secret_word not in html
+
+
+async def test_fleet_and_call_text_for_hosts_without_apps(client: Client) -> None:
+    call_id = await live_call(client, listen=True)
+    result = await client.call_tool("open_call_panel", {})
+    assert not result.is_error
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert "1 supervised call(s)" in text and f"{call_id}: in-progress" in text and NO_APPS_HINT in text
+    view = await call_ok(client, "open_call_panel", {"call_id": call_id})
+    assert view["call_id"] == call_id
+    assert view["summary"].startswith(f"{call_id}: in-progress, listening ") and "overlap" in view["summary"]
+    assert "ws://" not in view["summary"] and "http" not in view["summary"]
+
+
+async def test_an_unknown_call_is_a_clear_error(client: Client) -> None:
+    text = await call_err(client, "open_call_panel", {"call_id": "no-such-call"})
+    assert "no-such-call" in text and "attach_call" in text

@@ -1,0 +1,91 @@
+"""The live call panel: an MCP App (``ui://vapi/panel.html``) bound to the ``open_call_panel`` tool.
+
+The page (``panel.html`` beside this module) is one self-contained document: its CSS and its small
+hand-written JS are inline, it loads nothing from the network, and it reaches the server only
+through its host (``tools/call`` and ``resources/read`` over the MCP Apps postMessage bridge), or,
+served as the HTTP dashboard (:mod:`vapi_mcp.face.dashboard`), through ``/mcp`` with the bearer token.
+
+The tool's own result is plain text plus a small structured view, so a host without MCP Apps
+still gets a clear answer: the calls, their status and listen state, or one call's figures.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Annotated
+
+from mcp.server.apps import Apps, client_supports_apps
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult, TextContent
+from pydantic import BaseModel, Field
+
+from vapi_mcp.face.errors import agent_errors
+from vapi_mcp.face.state import AppState
+from vapi_mcp.face.tools.args import LOCAL_READ, CallId
+from vapi_mcp.supervisor.views import AudioSummary, CallInfo
+
+__all__ = ["PANEL_URI", "PanelView", "build_panel", "panel_html"]
+
+PANEL_URI = "ui://vapi/panel.html"
+NO_APPS_HINT = "This client shows no MCP Apps; on the HTTP transport the same panel is at /dashboard (see the README)."
+
+
+class PanelView(BaseModel):
+    call_id: str | None = None
+    summary: str
+
+
+def panel_html() -> str:
+    """The panel's HTML, read from the package (once per server, never at import time)."""
+    return resources.files("vapi_mcp.face").joinpath("panel.html").read_text(encoding="utf-8")
+
+
+def _call_line(info: CallInfo) -> str:
+    return f"{info.call_id}: {info.status}, listening {info.listen_state}, {info.event_count} events"
+
+
+def _summary_lines(summary: AudioSummary) -> list[str]:
+    lines = [
+        f"heard {summary.duration_s:.1f} s; overlap {summary.overlap_s:.1f} s; "
+        f"dead air now {summary.current_silence_s:.1f} s (longest {summary.longest_silence_s:.1f} s)"
+    ]
+    for party, figures in summary.parties.items():
+        lines.append(
+            f"{party}: talk {figures.talk_ratio:.0%} ({figures.talk_s:.1f} s, {figures.turns} turns), "
+            f"mean {figures.mean_dbfs:.0f} dBFS{', speaking' if figures.speaking else ''}"
+        )
+    return lines
+
+
+def build_panel(state: AppState) -> Apps:
+    """The Apps extension for ``MCPServer(extensions=[...])``: the panel resource and its tool."""
+    apps = Apps()
+    apps.add_html_resource(
+        PANEL_URI,
+        panel_html(),
+        name="call-panel",
+        title="Live call panel",
+        description="Live calls, activity, transcript, alerts and controls.",
+        prefers_border=True,
+    )
+
+    @apps.tool(resource_uri=PANEL_URI, title="Open the call panel", annotations=LOCAL_READ)
+    @agent_errors
+    async def open_call_panel(
+        ctx: Context,
+        call_id: Annotated[CallId | None, Field(description="One call; none: every supervised call.")] = None,
+    ) -> Annotated[CallToolResult, PanelView]:
+        """Show the human a live panel of one call or of every supervised call (MCP Apps hosts)."""
+        supervisor = state.require()
+        if call_id is None:
+            calls = supervisor.supervised_calls()
+            lines = [f"{len(calls)} supervised call(s)", *(_call_line(info) for info in calls)]
+        else:
+            lines = [_call_line(supervisor.info(call_id)), *_summary_lines(supervisor.audio_summary(call_id))]
+        if not client_supports_apps(ctx):
+            lines.append(NO_APPS_HINT)
+        view = PanelView(call_id=call_id, summary="\n".join(lines))
+        text = TextContent(type="text", text=view.summary)
+        return CallToolResult(content=[text], structured_content=view.model_dump())
+
+    return apps
