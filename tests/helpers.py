@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
 from mcp import Client
 from mcp.types import CallToolResult, TextContent
 
+from tests.conftest import make_settings
+from vapi_mcp.emulator import Emulator
+from vapi_mcp.face import create_server
+from vapi_mcp.face.http import build_http_server
+
 CUSTOMER = "+14155550123"
+HTTP_TOKEN = "http-token-for-tests-0123456789abcdef"
 
 
 def text_of(result: CallToolResult) -> str:
@@ -54,3 +63,18 @@ async def read_json(client: Client, uri: str) -> Any:
     result = await client.read_resource(uri)
     content = result.contents[0]
     return json.loads(content.text)  # type: ignore[union-attr]
+
+
+@asynccontextmanager
+async def http_server(emulator: Emulator, data_dir: Path) -> AsyncIterator[str]:
+    """The real server on the HTTP transport (an ephemeral port); yields its origin."""
+    settings = make_settings(emulator, data_dir, http_token=HTTP_TOKEN)
+    server = build_http_server(create_server(settings), settings, "127.0.0.1", 0)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(server.serve)
+        while not server.started:
+            await anyio.sleep(0.01)
+        try:
+            yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+        finally:
+            server.should_exit = True

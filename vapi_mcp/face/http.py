@@ -27,6 +27,8 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
 
+from vapi_mcp.face.dashboard import Dashboard
+from vapi_mcp.face.panel import panel_html
 from vapi_mcp.settings import ConfigError, Settings
 
 __all__ = ["BearerAuth", "HttpLimits", "build_http_app", "build_http_server", "serve_http"]
@@ -180,7 +182,8 @@ def build_http_app(server: MCPServer[Any], settings: Settings) -> ASGIApp:
         allowed_origins=list(settings.allowed_origins),
     )
     app = server.streamable_http_app(streamable_http_path=MCP_PATH, transport_security=security)
-    return BearerAuth(app, settings.http_token.get_secret_value())
+    token = settings.http_token.get_secret_value()
+    return Dashboard(BearerAuth(app, token), token, panel_html())  # GET /dashboard: the call panel
 
 
 def build_http_server(
