@@ -1,0 +1,137 @@
+"""The call panel in a real browser: inside a test host built on the official MCP Apps bridge, and as /dashboard.
+
+Each test runs the real server on HTTP against the emulator, starts a listened call, and drives
+the page like a person: it waits for the transcript, clicks mute (the emulator must receive the
+control message), says something (the emulator must speak it) and saves a screenshot. Every
+request the page makes is recorded: none may leave the server's origin.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.browser.conftest import BUNDLE, HERE
+from tests.helpers import HTTP_TOKEN as TOKEN
+from tests.helpers import http_server, live_call
+from vapi_mcp.emulator import Emulator, EmulatorOptions
+
+pytestmark = pytest.mark.anyio
+SAID = "Thanks for waiting, a colleague will join shortly."
+TIMEOUT_MS = 20_000
+
+
+@pytest.fixture
+def emulator_options() -> EmulatorOptions:
+    from tests.conftest import API_KEY
+
+    return EmulatorOptions(api_key=API_KEY, scenario="open-ended", time_scale=4.0)
+
+
+@pytest.fixture
+async def origin(emulator: Emulator, tmp_path: Path) -> AsyncIterator[str]:
+    async with http_server(emulator, tmp_path / "data") as url:
+        yield url
+
+
+@pytest.fixture
+async def call_id(origin: str) -> str:
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}) as http,
+        Client(streamable_http_client(f"{origin}/mcp", http_client=http)) as client,  # type: ignore[arg-type]
+    ):
+        return await live_call(client, listen=True)
+
+
+def screenshot_path(tmp_path: Path, name: str) -> Path:
+    folder = Path(os.environ.get("VAPI_MCP_SCREENSHOTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
+async def until(check: Any, what: str, timeout: float = 15.0) -> None:
+    with anyio.fail_after(timeout):
+        while not check():
+            await anyio.sleep(0.05)
+
+
+async def exercise(root: Any, emulator: Emulator, call_id: str) -> None:
+    """What a person does with the panel; ``root`` is the page or the panel's frame."""
+    from playwright.async_api import expect
+
+    await expect(root.locator("#transcript")).to_contain_text("Acme billing", timeout=TIMEOUT_MS)
+    await expect(root.locator("#title")).to_contain_text(call_id)
+    await expect(root.locator("#activity .track").first).to_be_visible()
+
+    await root.locator("#mute-customer").click()
+    await until(lambda: emulator.view(call_id)["muted"]["customer"], "the emulator muted the customer")
+    assert emulator.control_log(call_id)[-1].body == {"type": "control", "control": "mute-customer"}
+    await expect(root.locator("#mute-customer")).to_have_text("Unmute customer", timeout=TIMEOUT_MS)
+
+    await root.locator("#say-text").fill(SAID)
+    await root.locator("#say").click()
+    await until(lambda: SAID in emulator.view(call_id)["said"], "the emulator spoke the text")
+    await expect(root.locator("#result")).to_contain_text("say", timeout=TIMEOUT_MS)
+    await expect(root.locator("#events")).to_contain_text("mute-customer ok", timeout=TIMEOUT_MS)
+
+
+async def cut_off(page: Any, root: Any, path: str) -> None:
+    """With ``path`` unreachable, the page must say so (it would otherwise show stale figures as live)."""
+    from playwright.async_api import expect
+
+    await page.route(f"**{path}", lambda route: route.abort())
+    await expect(root.locator("#conn")).to_contain_text("cannot reach the server", timeout=TIMEOUT_MS)
+
+
+def only_server_requests(urls: list[str], origin: str) -> None:
+    foreign = [url for url in urls if not url.startswith(origin + "/") and not url.startswith("about:")]
+    assert not foreign, f"the page reached beyond the server: {foreign}"
+
+
+async def test_the_panel_in_an_mcp_apps_host(
+    browser: Any, origin: str, call_id: str, emulator: Emulator, tmp_path: Path
+) -> None:
+    page = await browser.new_page(viewport={"width": 1100, "height": 900})
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
+    files = {"host.html": HERE / "host.html", "dist/host.bundle.js": BUNDLE}
+
+    async def serve_host(route: Any) -> None:
+        name = route.request.url.split("/__host/", 1)[1].split("?", 1)[0]
+        await route.fulfill(path=str(files[name]))
+
+    # The host page is served as if from the server's origin, so its MCP client reaches /mcp without CORS.
+    await page.route(f"{origin}/__host/**", serve_host)
+    await page.goto(f"{origin}/__host/host.html?token={TOKEN}&call_id={call_id}")
+    from playwright.async_api import expect
+
+    await expect(page.locator("body")).to_have_attribute("data-panel", "initialized", timeout=TIMEOUT_MS)
+    assert await page.locator("body").get_attribute("data-mime") == "text/html;profile=mcp-app"
+    assert "listening" in await page.locator("#tool-text").text_content()  # type: ignore[operator]
+    panel = page.frame_locator("iframe")
+    await exercise(panel, emulator, call_id)
+    await page.screenshot(path=str(screenshot_path(tmp_path, "panel.png")))
+    only_server_requests(urls, origin)
+    assert all("/__host/" in url or url.startswith(f"{origin}/mcp") for url in urls), urls
+    await cut_off(page, panel, "/mcp")
+
+
+async def test_the_dashboard(browser: Any, origin: str, call_id: str, emulator: Emulator, tmp_path: Path) -> None:
+    page = await browser.new_page(viewport={"width": 1100, "height": 900})
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
+    await page.goto(f"{origin}/dashboard?token={TOKEN}")
+    assert page.url == f"{origin}/dashboard", "the token leaves the address bar"
+    await exercise(page, emulator, call_id)
+    await page.screenshot(path=str(screenshot_path(tmp_path, "dashboard.png")))
+    only_server_requests(urls, origin)
+    assert TOKEN not in await page.content()
+    await cut_off(page, page, "/dashboard/mcp")
