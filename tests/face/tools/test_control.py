@@ -22,6 +22,7 @@ ALL_TOOLS = CONTROL_TOOLS | {
     "get_audio_summary",
     "wait_for_event",
     "set_alert_rules",
+    "open_call_panel",
 }
 
 
