@@ -66,9 +66,9 @@ async def read_json(client: Client, uri: str) -> Any:
 
 
 @asynccontextmanager
-async def http_server(emulator: Emulator, data_dir: Path) -> AsyncIterator[str]:
+async def http_server(emulator: Emulator, data_dir: Path, **settings_overrides: Any) -> AsyncIterator[str]:
     """The real server on the HTTP transport (an ephemeral port); yields its origin."""
-    settings = make_settings(emulator, data_dir, http_token=HTTP_TOKEN)
+    settings = make_settings(emulator, data_dir, http_token=HTTP_TOKEN, **settings_overrides)
     server = build_http_server(create_server(settings), settings, "127.0.0.1", 0)
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve)

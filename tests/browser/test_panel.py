@@ -38,7 +38,7 @@ def emulator_options() -> EmulatorOptions:
 
 @pytest.fixture
 async def origin(emulator: Emulator, tmp_path: Path) -> AsyncIterator[str]:
-    async with http_server(emulator, tmp_path / "data") as url:
+    async with http_server(emulator, tmp_path / "data", transfer_allowlist=("+1415555*",)) as url:
         yield url
 
 
@@ -81,6 +81,15 @@ async def exercise(root: Any, emulator: Emulator, call_id: str) -> None:
     await until(lambda: SAID in emulator.view(call_id)["said"], "the emulator spoke the text")
     await expect(root.locator("#result")).to_contain_text("say", timeout=TIMEOUT_MS)
     await expect(root.locator("#events")).to_contain_text("mute-customer ok", timeout=TIMEOUT_MS)
+
+    sent = len(emulator.control_log(call_id))
+    await root.locator("#transfer-to").fill("+19005550100")
+    await root.locator("#transfer").click()
+    await expect(root.locator("#transfer")).to_have_text("Really? Click again")
+    await root.locator("#transfer").click()
+    await expect(root.locator("#result")).to_contain_text("transfer_call refused", timeout=TIMEOUT_MS)
+    await expect(root.locator("#result")).to_contain_text("allowlist")
+    assert len(emulator.control_log(call_id)) == sent, "a refused transfer sends nothing"
 
 
 async def cut_off(page: Any, root: Any, path: str) -> None:
