@@ -92,6 +92,10 @@ async def exercise(root: Any, emulator: Emulator, call_id: str) -> None:
     assert len(emulator.control_log(call_id)) == sent, "a refused transfer sends nothing"
 
 
+async def background(root: Any) -> str:
+    return str(await root.locator("body").evaluate("body => getComputedStyle(body).backgroundColor"))
+
+
 async def cut_off(page: Any, root: Any, path: str) -> None:
     """With ``path`` unreachable, the page must say so (it would otherwise show stale figures as live)."""
     from playwright.async_api import expect
@@ -108,7 +112,8 @@ def only_server_requests(urls: list[str], origin: str) -> None:
 async def test_the_panel_in_an_mcp_apps_host(
     browser: Any, origin: str, call_id: str, emulator: Emulator, tmp_path: Path
 ) -> None:
-    page = await browser.new_page(viewport={"width": 1100, "height": 900})
+    # The browser prefers dark, the host says light: the panel follows the host.
+    page = await browser.new_page(viewport={"width": 1100, "height": 900}, color_scheme="dark")
     urls: list[str] = []
     page.on("request", lambda request: urls.append(request.url))
     files = {"host.html": HERE / "host.html", "dist/host.bundle.js": BUNDLE}
@@ -126,6 +131,8 @@ async def test_the_panel_in_an_mcp_apps_host(
     assert await page.locator("body").get_attribute("data-mime") == "text/html;profile=mcp-app"
     assert "listening" in await page.locator("#tool-text").text_content()  # type: ignore[operator]
     panel = page.frame_locator("iframe")
+    await expect(panel.locator("html")).to_have_attribute("data-theme", "light")
+    assert await background(panel) == "rgb(255, 255, 255)"
     await exercise(panel, emulator, call_id)
     await page.screenshot(path=str(screenshot_path(tmp_path, "panel.png")))
     only_server_requests(urls, origin)
@@ -134,11 +141,12 @@ async def test_the_panel_in_an_mcp_apps_host(
 
 
 async def test_the_dashboard(browser: Any, origin: str, call_id: str, emulator: Emulator, tmp_path: Path) -> None:
-    page = await browser.new_page(viewport={"width": 1100, "height": 900})
+    page = await browser.new_page(viewport={"width": 1100, "height": 900}, color_scheme="dark")
     urls: list[str] = []
     page.on("request", lambda request: urls.append(request.url))
     await page.goto(f"{origin}/dashboard?token={TOKEN}")
     assert page.url == f"{origin}/dashboard", "the token leaves the address bar"
+    assert await background(page) == "rgb(17, 19, 24)", "no host: the browser's dark preference"
     await exercise(page, emulator, call_id)
     await page.screenshot(path=str(screenshot_path(tmp_path, "dashboard.png")))
     only_server_requests(urls, origin)
