@@ -41,7 +41,7 @@ async def test_tools_list_fits_the_budget(tmp_path: Path, era: str) -> None:
     print(f"tools/list: {len(sent)} bytes for {len(sizes)} tools")
     for name, size in sorted(sizes.items(), key=lambda item: -item[1]):
         print(f"  {name:20} {size:5}")
-    assert len(listed.tools) == 16
+    assert len(listed.tools) == 17
     assert len(sent) <= BUDGET, f"tools/list is {len(sent)} bytes, over the {BUDGET} budget: {sizes}"
     for tool in listed.tools:
         ann = tool.annotations
