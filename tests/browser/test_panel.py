@@ -2,13 +2,15 @@
 
 Each test runs the real server on HTTP against the emulator, starts a listened call, and drives
 the page like a person: it waits for the transcript, clicks mute (the emulator must receive the
-control message), says something (the emulator must speak it) and saves a screenshot. Every
+control message), says something (the emulator must speak it), sees the dead-air alert and a transfer
+the allowlist refuses, and saves a screenshot. Every
 request the page makes is recorded: none may leave the server's origin.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,9 @@ async def exercise(root: Any, emulator: Emulator, call_id: str) -> None:
     await expect(root.locator("#transcript")).to_contain_text("Acme billing", timeout=TIMEOUT_MS)
     await expect(root.locator("#title")).to_contain_text(call_id)
     await expect(root.locator("#activity .track").first).to_be_visible()
+    # The scripted call falls silent after its three turns: the dead_air rule fires, in the call and the inbox.
+    await expect(root.locator("#alerts")).to_contain_text("dead_air: nobody has spoken", timeout=TIMEOUT_MS)
+    await expect(root.locator(f'#calls tr[data-id="{call_id}"] .badge')).to_have_text(re.compile(r"^[1-9]"))
 
     await root.locator("#mute-customer").click()
     await until(lambda: emulator.view(call_id)["muted"]["customer"], "the emulator muted the customer")
