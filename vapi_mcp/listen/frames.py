@@ -81,15 +81,13 @@ class PcmBuffer:
     """Accumulates listen-socket bytes and hands out whole frames, a block at a time.
 
     This sits on the hot path (one :meth:`append` per WebSocket message, ~50/s per call, hundreds of calls
-    per process), so the storage is allocated once, a block and some slack, and appending copies the
-    message into it: no reallocation as it fills (a growing ``bytearray`` would copy the block ~9 times
-    over), and the block is handed out as a view, not a copy (:meth:`take_view`). All numpy work is
-    deferred to the consumer, once per ``block_s`` of audio.
+    per process), so appending only keeps the message (``bytes`` are immutable: a reference, no copy) and
+    counts its bytes. A block is joined once, when it is taken (:meth:`take_view`): one copy per block
+    instead of one slice assignment per message, which costs ~0.2 µs more per message than a list append.
+    All numpy work is deferred to the consumer, once per ``block_s`` of audio.
     """
 
-    __slots__ = ("_block_bytes", "_buf", "_end", "_fmt", "_frame_bytes", "_start")
-
-    _SLACK = 8192  # room beyond a block for the message that completes it
+    __slots__ = ("_block_bytes", "_chunks", "_fmt", "_frame_bytes", "_size")
 
     def __init__(self, fmt: AudioFormat | None = None, block_s: float = 0.25) -> None:
         self._fmt = fmt if fmt is not None else AudioFormat()
@@ -97,9 +95,8 @@ class PcmBuffer:
             raise ValueError("block_s must be positive")
         self._frame_bytes = self._fmt.bytes_per_frame
         self._block_bytes = max(1, round(block_s * self._fmt.sample_rate)) * self._frame_bytes
-        self._buf = bytearray(self._block_bytes + self._SLACK)
-        self._start = 0  # bytes before this were handed out by take_view()
-        self._end = 0
+        self._chunks: list[bytes] = []  # the messages not yet taken, the first maybe the tail of a taken one
+        self._size = 0  # their bytes
 
     @property
     def format(self) -> AudioFormat:
@@ -108,38 +105,36 @@ class PcmBuffer:
     @property
     def pending_bytes(self) -> int:
         """Bytes buffered and not yet taken (including a trailing partial frame)."""
-        return self._end - self._start
+        return self._size
 
     def append(self, data: bytes | bytearray | memoryview) -> bool:
-        """Buffer one binary message; ``True`` once at least a block is buffered. Amortised O(len(data))."""
+        """Buffer one binary message; ``True`` once at least a block is buffered. O(1) for ``bytes``."""
         if type(data) is not bytes:
-            data = memoryview(data).cast("B")
-        if self._start:
-            self._compact()
-        end = self._end
-        new_end = end + len(data)
-        if new_end > len(self._buf):
-            self._grow(new_end)
-        self._buf[end:new_end] = data  # same-length slice assignment: a memcpy, never a resize
-        self._end = new_end
-        return new_end >= self._block_bytes
+            data = bytes(data)  # the caller may reuse a mutable buffer: keep a copy of its bytes
+        self._chunks.append(data)
+        self._size = size = self._size + len(data)
+        return size >= self._block_bytes
 
     def take_view(self, force: bool = False) -> memoryview | None:
         """Every whole frame buffered, once at least ``block_s`` of audio is there, as raw s16le bytes.
 
         Returns ``None`` while less than a block is buffered (or, with ``force=True``, when not even one
         whole frame is). The bytes of a trailing partial frame stay buffered for the next message. The view
-        is only valid until the next :meth:`append`, :meth:`clear` or take: use it, copy what you keep.
+        is of immutable bytes that nothing else holds: it stays valid, and may be kept.
         """
-        size = self._end - self._start
+        size = self._size
         if size < self._block_bytes and not force:
             return None
         usable = size - size % self._frame_bytes
         if usable == 0:
             return None
-        start = self._start
-        self._start = start + usable
-        return memoryview(self._buf)[start : start + usable]
+        chunks = self._chunks
+        joined = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if usable < size:
+            self._chunks, self._size = [joined[usable:]], size - usable
+        else:
+            self._chunks, self._size = [], 0
+        return memoryview(joined)[:usable]
 
     def take_block(self, force: bool = False) -> np.ndarray | None:
         """Like :meth:`take_view`, as a writable ``int16`` array of shape ``(n, channels)`` that owns its memory."""
@@ -150,20 +145,7 @@ class PcmBuffer:
 
     def clear(self) -> None:
         """Drop everything buffered (e.g. the socket reconnected: a stale partial frame must not prefix new audio)."""
-        self._start = self._end = 0
-
-    def _compact(self) -> None:
-        """Move the bytes after the last take (a partial frame, at most a few bytes) to the front."""
-        start, end = self._start, self._end
-        self._buf[: end - start] = self._buf[start:end]
-        self._start, self._end = 0, end - start
-
-    def _grow(self, needed: int) -> None:
-        # A fresh bytearray rather than a resize: a view handed out earlier may still be alive, and
-        # resizing an exported bytearray raises BufferError.
-        bigger = bytearray(needed + self._block_bytes + self._SLACK)
-        bigger[: self._end] = memoryview(self._buf)[: self._end]
-        self._buf = bigger
+        self._chunks, self._size = [], 0
 
 
 # ---------------------------------------------------------------------------------------------- text frames

@@ -225,7 +225,7 @@ class AudioPipeline:
 
     # ------------------------------------------------------------------ work
     def _drain(self, *, force: bool) -> None:
-        chunk = self.buffer.take_view(force=force)  # valid until the next append: used here, never kept
+        chunk = self.buffer.take_view(force=force)  # of immutable bytes: used here, never kept
         if chunk is None:
             return
         recorder = self._recorder()

@@ -95,8 +95,12 @@ class WavRecorder:
         self._partial = b""
         self._written = 0  # data bytes on disk and described by the header
         self._full = False
-        resuming = resume and self._path.exists() and self._path.stat().st_size > 0
-        self._file: IO[bytes] | None = open_private(self._path, "r+b" if resuming else "w+b", buffering=0)
+        try:
+            size: int | None = self._path.stat().st_size
+        except FileNotFoundError:
+            size = None
+        resuming = resume and bool(size)
+        self._file: IO[bytes] | None = self._open(size, resuming)
         try:
             if resuming:
                 self._resume(self._file)
@@ -105,6 +109,22 @@ class WavRecorder:
         except BaseException:
             self._file.close()
             raise
+
+    def _open(self, size: int | None, resuming: bool) -> IO[bytes]:
+        """The file, opened for positional writes; truncated only when it holds audio not to be kept.
+
+        A new or empty file is not truncated: on ext4, truncating to 0 marks the file for "allocate on close",
+        and closing it then allocates and starts writing back the whole recording in the caller's thread (a
+        millisecond or more for a minute of audio, on the event loop).
+        """
+        if resuming or size == 0:
+            return open_private(self._path, "r+b", buffering=0)
+        if size is None:
+            try:
+                return open_private(self._path, "x+b", buffering=0)
+            except FileExistsError:  # created since we looked: what it holds is not ours to keep
+                pass
+        return open_private(self._path, "w+b", buffering=0)
 
     def _resume(self, f: IO[bytes]) -> None:
         size = os.fstat(f.fileno()).st_size
