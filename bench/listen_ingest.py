@@ -4,8 +4,9 @@ One run, one generator, three measurements (DESIGN §10):
 
 1. **Saturated** (capacity): N time-scaled streams, the generator sending as fast as the receiver takes
    them. Run once per receiver — ``bare`` (``async for msg in ws``, frames discarded), ``direct`` (the
-   receive path our session uses, websockets with each message handed over from the protocol callback
-   instead of queued for ``recv()``, frames discarded) and ``pipeline`` (our
+   receive path our session uses, :class:`~vapi_mcp.listen.direct.DirectConnection`: the usual data frames
+   read by it and every message handed over from the protocol callback instead of queued for ``recv()``,
+   frames discarded) and ``pipeline`` (our
    :class:`~vapi_mcp.listen.session.ListenSession` feeding a real :class:`~vapi_mcp.listen.pipeline.AudioPipeline`:
    analysis, journaled event log, WAV recording) — and compare their CPU time per frame. The target is
    pipeline / bare; pipeline / direct is what our processing costs on top of our own receive path. All the
@@ -235,7 +236,7 @@ async def _direct(url: str) -> tuple[int, bool]:
     """Our session's receive path with nothing behind it: every message counted, then discarded."""
     from websockets.asyncio.client import connect
 
-    from vapi_mcp.listen.session import _DirectConnection
+    from vapi_mcp.listen.direct import DirectConnection
 
     count = 0
 
@@ -243,8 +244,8 @@ async def _direct(url: str) -> tuple[int, bool]:
         nonlocal count
         count += 1
 
-    async with connect(url, create_connection=_DirectConnection, **CONNECT_KW) as ws:
-        assert isinstance(ws, _DirectConnection)
+    async with connect(url, create_connection=DirectConnection, **CONNECT_KW) as ws:
+        assert isinstance(ws, DirectConnection)
         ws.attach(audio=discard, text=discard)
         await ws.wait_closed()
     return count, ws.close_code == 1000

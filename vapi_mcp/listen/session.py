@@ -4,13 +4,10 @@ Reconnection reuses websockets' own ``async for ws in connect(...)`` loop (jitte
 exponential backoff). An abnormal close while the call is live reconnects; a normal close
 (1000/1001), or the call having ended, finishes the session.
 
-Messages do not go through ``recv()``: at ~50 messages per second per call, websockets'
-message queue (a future and a task switch per message) cost more than everything we do with
-a frame but the analysis. :class:`_DirectConnection`, the ``create_connection`` factory that
-``connect()`` offers for customising connection handling, hands every complete data frame to
-the pipeline from the protocol callback, in arrival order (a fragmented message is joined
-in place, so it keeps its place too); websockets still does the handshake, the framing,
-pings, size limits and the close handshake.
+Messages do not go through ``recv()``: :class:`~vapi_mcp.listen.direct.DirectConnection`, the
+``create_connection`` factory that ``connect()`` offers, hands every message to the pipeline as
+it arrives, reading the usual audio frames itself; websockets still does the handshake, pings,
+size limits, protocol errors and the close handshake.
 """
 
 from __future__ import annotations
@@ -18,13 +15,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Literal
 
 import anyio
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
-from websockets.frames import Frame, Opcode
 
+from vapi_mcp.listen.direct import DirectConnection
 from vapi_mcp.listen.events import EventLog
 from vapi_mcp.listen.pipeline import AudioPipeline
 
@@ -83,9 +80,9 @@ class ListenSession:
                 ping_timeout=20,
                 close_timeout=2,
                 process_exception=_transient,
-                create_connection=_DirectConnection,
+                create_connection=DirectConnection,
             ):
-                assert isinstance(ws, _DirectConnection)
+                assert isinstance(ws, DirectConnection)
                 self.connects += 1
                 failed = 0
                 if lost_at is not None:
@@ -144,70 +141,6 @@ class ListenSession:
             self.pipeline.finish()
         self.on_state("failed" if failed else "closed")
         self.log.append("listen.closed", {"code": code, "reason": self.closed_reason})
-
-
-class _DirectConnection(ClientConnection):
-    """A client connection that hands each complete message to a sink instead of queueing it for ``recv()``.
-
-    Frames that arrive before :meth:`attach` (the handshake's packet may carry the first audio) are held in
-    order and replayed by it, so the session can record the connection before any of its audio. Binary
-    messages reach ``audio`` as ``bytes``; text messages reach ``text`` as their raw payload, which the
-    pipeline decodes (``recv()`` would raise on invalid UTF-8 and websockets would close the socket with
-    1007; here it is one malformed frame, counted, like any other). An exception from a sink fails the
-    connection (1011) and is kept in :attr:`sink_error` for the session: the protocol callback must not raise.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.sink_error: Exception | None = None
-        self._on_audio: Callable[[bytes], None] | None = None
-        self._on_text: Callable[[bytes], None] | None = None
-        self._early: list[Frame] | None = []
-        self._fragments: list[bytes] = []  # of the message being received in parts, if any
-        self._fragmented_text = False
-
-    def attach(self, *, audio: Callable[[bytes], None], text: Callable[[bytes], None]) -> None:
-        early, self._early = self._early or [], None
-        self._on_audio, self._on_text = audio, text
-        for frame in early:
-            self._deliver(frame)
-
-    def process_event(self, event: Any) -> None:
-        if self.response is not None and type(event) is Frame and event.opcode in _DATA:
-            if self._early is None:
-                self._deliver(event)
-            else:
-                self._early.append(event)
-            return
-        super().process_event(event)  # the handshake response, pings, pongs, close
-
-    def _deliver(self, frame: Frame) -> None:
-        if self.sink_error is not None:
-            return
-        data = frame.data if type(frame.data) is bytes else bytes(frame.data)
-        opcode = frame.opcode
-        if opcode is Opcode.CONT or not frame.fin:
-            # websockets' protocol has checked the fragment sequence and caps the whole message at max_size.
-            if opcode is not Opcode.CONT:
-                self._fragments, self._fragmented_text = [], opcode is Opcode.TEXT
-            self._fragments.append(data)
-            if not frame.fin:
-                return
-            data, self._fragments = b"".join(self._fragments), []
-            opcode = Opcode.TEXT if self._fragmented_text else Opcode.BINARY
-        try:
-            if opcode is Opcode.BINARY:
-                self._on_audio(data)  # type: ignore[misc]
-            else:
-                self._on_text(data)  # type: ignore[misc]
-        except Exception as exc:
-            self.sink_error = exc
-            self.protocol.fail(1011, "internal error")
-            self.send_data()
-            self.transport.close()
-
-
-_DATA = frozenset({Opcode.BINARY, Opcode.TEXT, Opcode.CONT})
 
 
 def _describe_error(exc: Exception) -> str:
