@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from mcp import Client
+from mcp.client.extension import ClientExtension
 
 from tests.helpers import call_err, call_ok, live_call
+from vapi_mcp.face import create_server
 from vapi_mcp.face.panel import NO_APPS_HINT, PANEL_URI, panel_html
+from vapi_mcp.settings import Settings
 
 APP_MIME = "text/html;profile=mcp-app"
 
@@ -52,3 +56,18 @@ async def test_fleet_and_call_text_for_hosts_without_apps(client: Client) -> Non
 async def test_an_unknown_call_is_a_clear_error(client: Client) -> None:
     text = await call_err(client, "open_call_panel", {"call_id": "no-such-call"})
     assert "no-such-call" in text and "attach_call" in text
+
+
+class AppsHost(ClientExtension):
+    """What a host that renders MCP Apps advertises."""
+
+    identifier = "io.modelcontextprotocol/ui"
+
+    def settings(self) -> dict[str, Any]:
+        return {"mimeTypes": [APP_MIME]}
+
+
+async def test_an_apps_host_gets_no_hint_to_use_the_dashboard(settings: Settings, era: str) -> None:
+    async with Client(create_server(settings), mode=era, extensions=[AppsHost()]) as host:  # type: ignore[arg-type]
+        view = await call_ok(host, "open_call_panel", {})
+    assert view["summary"] == "0 supervised call(s)"
