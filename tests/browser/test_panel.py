@@ -156,4 +156,16 @@ async def test_the_dashboard(browser: Any, origin: str, call_id: str, emulator: 
     await page.screenshot(path=str(screenshot_path(tmp_path, "dashboard.png")))
     only_server_requests(urls, origin)
     assert TOKEN not in await page.content()
+
+    from playwright.async_api import expect
+
+    await page.locator("#mute-customer").click()  # now "Unmute customer"
+    await until(lambda: not emulator.view(call_id)["muted"]["customer"], "the emulator unmuted the customer")
+    await page.locator("#end").click()
+    await expect(page.locator("#end")).to_have_text("Really? Click again")
+    assert emulator.view(call_id)["status"] == "in-progress", "one click ends nothing"
+    await page.locator("#end").click()
+    await until(lambda: emulator.view(call_id)["status"] == "ended", "the emulator ended the call")
+    await expect(page.locator("#title")).to_contain_text("ended", timeout=TIMEOUT_MS)
+    await expect(page.locator("#say")).to_be_disabled()
     await cut_off(page, page, "/dashboard/mcp")
