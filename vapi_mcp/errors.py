@@ -11,6 +11,7 @@ on; anything else is a bug and reaches the agent as a generic failure.
     ├── CallNotFound            no such call (locally or at Vapi)
     ├── CallEnded               the call is over; live control is impossible
     ├── PolicyViolation         refused by this server's policy before anything was sent
+    ├── NotConfirmed            the human declined (or could not be asked) to confirm a destructive action
     │   ├── ReadOnlyMode        VAPI_MCP_READ_ONLY is on
     │   └── TransferNotAllowed  destination outside VAPI_MCP_TRANSFER_ALLOWLIST
     │       └── NestedTransferNotAllowed  …found inside a transient assistant / squad / overrides object
@@ -44,6 +45,7 @@ __all__ = [
     "InvalidInput",
     "ListenError",
     "NestedTransferNotAllowed",
+    "NotConfirmed",
     "PolicyViolation",
     "ReadOnlyMode",
     "RecordingUnavailable",
@@ -100,6 +102,10 @@ class CallEnded(VapiMcpError):
 
 class PolicyViolation(VapiMcpError):
     hint = "This server's operator set that rule; nothing was sent to Vapi."
+
+
+class NotConfirmed(VapiMcpError):
+    hint = "Nothing was sent to Vapi. Ask the operator what to do instead."
 
 
 class ReadOnlyMode(PolicyViolation):

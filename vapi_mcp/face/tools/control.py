@@ -8,8 +8,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from mcp.server import MCPServer
+from mcp.server.mcpserver import Resolve
 from pydantic import Field
 
+from vapi_mcp.face.confirm import Confirmation, confirm_end, confirm_handoff, confirm_transfer, confirmed
 from vapi_mcp.face.errors import tool
 from vapi_mcp.face.state import AppState
 from vapi_mcp.face.tools.args import (
@@ -91,8 +93,9 @@ def register_control_tools(server: MCPServer[Any], state: AppState) -> None:
         return await state.require().control(call_id, action)
 
     @tool(server, title="End the call", annotations=DESTRUCTIVE_IDEMPOTENT)
-    async def end_call(call_id: CallId) -> ControlResult:
+    async def end_call(call_id: CallId, confirmation: Annotated[Confirmation, Resolve(confirm_end)]) -> ControlResult:
         """Hang up for both parties. Cannot be undone."""
+        confirmed(confirmation, "end_call")
         return await state.require().end_call(call_id)
 
     @tool(server, title="Transfer the call", annotations=DESTRUCTIVE)
@@ -113,8 +116,10 @@ def register_control_tools(server: MCPServer[Any], state: AppState) -> None:
         twiml: Annotated[
             str | None, Field(min_length=1, max_length=4000, description="For warm-transfer-twiml.")
         ] = None,
+        confirmation: Annotated[Confirmation, Resolve(confirm_transfer)] = None,  # type: ignore[assignment]
     ) -> ControlResult:
         """Forward the caller to a number or SIP URI; the assistant leaves. Cannot be undone."""
+        confirmed(confirmation, "transfer_call")
         return await state.require().transfer(
             call_id,
             destination,
@@ -134,8 +139,10 @@ def register_control_tools(server: MCPServer[Any], state: AppState) -> None:
         context: Annotated[ContextMode, Field(description="How much conversation the new assistant sees.")] = "all",
         max_messages: Annotated[int | None, Field(ge=1, le=500, description="With context=lastNMessages.")] = None,
         message: Annotated[OptionalShort | None, Field(description="Spoken to the caller during the handoff.")] = None,
+        confirmation: Annotated[Confirmation, Resolve(confirm_handoff)] = None,  # type: ignore[assignment]
     ) -> ControlResult:
         """Another assistant takes over the live call (give assistant_id or assistant)."""
+        confirmed(confirmation, "handoff_call")
         return await state.require().handoff(
             call_id,
             assistant_id=assistant_id,
