@@ -73,7 +73,7 @@ def _after_audio(call: CallState) -> None:
     if call.pending_end is not None and position >= call.pending_end[0]:
         call.end(call.pending_end[1])
     elif call.audio.done and call.scenario.end_when_done:
-        call.end("customer-ended-call")
+        call.end(call.scenario.ended_reason)
 
 
 async def _wait_wake(call: CallState, delay: float) -> None:

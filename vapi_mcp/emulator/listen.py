@@ -52,6 +52,9 @@ async def listen(hub: Hub, websocket: WebSocket) -> None:
     if call.listen_auth and not same_secret(bearer(websocket.headers), hub.options.public_key):
         await _deny(hub, websocket, 401, INVALID_KEY)
         return
+    if call.dropped and call.scenario.stay_down:  # a scripted fault: the listen socket stays down
+        await _deny(hub, websocket, 503, "Service Unavailable")
+        return
     finished = hub.socket_opened()
     try:
         await websocket.accept()

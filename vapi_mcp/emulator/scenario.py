@@ -24,9 +24,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 __all__ = [
     "INTERRUPTION_MIN_S",
+    "PARTIES",
     "SCENARIOS",
     "TURN_MERGE_GAP_S",
     "GroundTruth",
+    "Interval",
     "Party",
     "PartyTruth",
     "Scenario",
@@ -34,6 +36,8 @@ __all__ = [
     "get_scenario",
     "ground_truth",
     "long_call",
+    "merge",
+    "overlap_of",
     "truth_of",
 ]
 
@@ -80,6 +84,8 @@ class Scenario(BaseModel):
     transcripts: bool = True
     odd_sizes: bool = False
     drop_socket_at_s: float | None = Field(default=None, ge=0)
+    stay_down: bool = False  # after the drop, listen sockets are refused (503) until the call ends
+    ended_reason: str = Field(default="customer-ended-call", min_length=1, max_length=200)
     seed: int = 0
 
     @field_validator("utterances")
@@ -131,7 +137,7 @@ class GroundTruth(BaseModel):
 Interval = tuple[float, float]
 
 
-def _merge(intervals: Iterable[Interval], gap: float = 0.0) -> list[Interval]:
+def merge(intervals: Iterable[Interval], gap: float = 0.0) -> list[Interval]:
     """Union of intervals, also joining neighbours closer than ``gap``."""
     merged: list[Interval] = []
     for start, end in sorted(intervals):
@@ -142,7 +148,7 @@ def _merge(intervals: Iterable[Interval], gap: float = 0.0) -> list[Interval]:
     return merged
 
 
-def _intersect(a: list[Interval], b: list[Interval]) -> list[Interval]:
+def overlap_of(a: list[Interval], b: list[Interval]) -> list[Interval]:
     out: list[Interval] = []
     i = j = 0
     while i < len(a) and j < len(b):
@@ -159,10 +165,10 @@ def _intersect(a: list[Interval], b: list[Interval]) -> list[Interval]:
 def truth_of(utterances: Iterable[Utterance], duration_s: float) -> GroundTruth:
     """Ground truth of any timeline (inaudible utterances are ignored) over a call of ``duration_s``."""
     heard = [u for u in utterances if u.audible]
-    speech = {p: _merge((u.start_s, u.end_s) for u in heard if u.party == p) for p in PARTIES}
-    turns = {p: _merge(speech[p], TURN_MERGE_GAP_S) for p in PARTIES}
-    overlaps = _intersect(speech["customer"], speech["assistant"])
-    everyone = _merge(speech["customer"] + speech["assistant"])
+    speech = {p: merge((u.start_s, u.end_s) for u in heard if u.party == p) for p in PARTIES}
+    turns = {p: merge(speech[p], TURN_MERGE_GAP_S) for p in PARTIES}
+    overlaps = overlap_of(speech["customer"], speech["assistant"])
+    everyone = merge(speech["customer"] + speech["assistant"])
     silences: list[float] = []
     cursor = 0.0
     for start, end in everyone:
@@ -289,8 +295,84 @@ def long_call(duration_s: float, seed: int = 0) -> Scenario:
     return Scenario(name="long-call", utterances=utterances, tail_s=round(duration_s - last, _ROUND), seed=seed)
 
 
+def _talk_over() -> Scenario:
+    # The customer talks over the assistant's long answer for 2.4 s (from 2.6 s): one long overlap.
+    return Scenario(
+        name="talk-over",
+        utterances=[
+            _u("assistant", 0.2, 5.0, "Let me explain our three plans and what each of them includes for you."),
+            _u("customer", 2.6, 5.0, "No, no, stop, that is not what I asked at all!", -20.0),
+            _u("assistant", 5.6, 7.0, "Sorry, go ahead."),
+            _u("customer", 7.4, 8.6, "I just want my bill fixed.", -22.0),
+        ],
+    )
+
+
+def _angry() -> Scenario:
+    # An angry customer: what the keywords rule is for (the phrases are the supervisor's to choose).
+    return Scenario(
+        name="angry",
+        utterances=[
+            _u("assistant", 0.2, 1.6, "Hi, Acme billing, how can I help?"),
+            _u("customer", 2.0, 5.2, "This is ridiculous. Cancel my account and get me a manager.", -18.0),
+            _u("assistant", 5.6, 7.4, "I'm sorry to hear that, let me see what I can do."),
+        ],
+    )
+
+
+def _monologue() -> Scenario:
+    # The assistant talks for 33 s without a break (the monologue rule's default is 30 s).
+    return Scenario(
+        name="monologue",
+        utterances=[
+            _u("customer", 0.3, 1.5, "What do your plans cost?", -22.0),
+            _u("assistant", 2.0, 35.0, " ".join(["Our plans include many options for every budget."] * 12)),
+            _u("customer", 35.5, 36.5, "Okay, thanks.", -22.0),
+        ],
+    )
+
+
+def _bad_audio(name: str, level_dbfs: float, noise_dbfs: float) -> Scenario:
+    # The customer's line is too quiet (quiet-line) or clips (clipping) for 8 s from 2.0 s.
+    return Scenario(
+        name=name,
+        utterances=[
+            _u("assistant", 0.2, 1.6, "Hello, can you hear me?"),
+            _u("customer", 2.0, 10.0, "Yes I can hear you, can you hear me? I am calling about my order.", level_dbfs),
+            _u("assistant", 10.4, 11.6, "Thank you, one moment."),
+        ],
+        noise_dbfs=noise_dbfs,
+    )
+
+
+def _listen_lost() -> Scenario:
+    # The listen socket drops at 3.0 s and every reconnect is refused until the call ends at 15 s.
+    return _quick().model_copy(
+        update={"name": "listen-lost", "drop_socket_at_s": 3.0, "stay_down": True, "tail_s": 11.8}
+    )
+
+
+def _error_ending() -> Scenario:
+    # A short call Vapi ends with an error (a failed LLM), not a hang-up.
+    return _quick().model_copy(update={"name": "error-ending", "ended_reason": "pipeline-error-openai-llm-failed"})
+
+
 SCENARIOS: dict[str, Scenario] = {
-    s.name: s for s in (_support_call(), _quick(), _dead_air(), long_call(60.0), _open_ended())
+    s.name: s
+    for s in (
+        _support_call(),
+        _quick(),
+        _dead_air(),
+        long_call(60.0),
+        _open_ended(),
+        _talk_over(),
+        _angry(),
+        _monologue(),
+        _bad_audio("quiet-line", -45.0, -75.0),
+        _bad_audio("clipping", -2.0, -50.0),
+        _listen_lost(),
+        _error_ending(),
+    )
 }
 
 

@@ -156,6 +156,10 @@ class AlertEngine:
             return mono - self._live_mono
         return 0.0
 
+    def sync(self, now_s: float) -> None:
+        """The stream's exact call time now (audio received so far), for an event that carries none."""
+        self._audio_s, self._audio_mono = now_s, self._mono()
+
     # ------------------------------------------------------------------ feeds
     def on_event(self, event: CallEvent) -> list[Alert]:
         """One event of the call's log (the engine's own ``alert`` events are ignored)."""

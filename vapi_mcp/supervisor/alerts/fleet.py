@@ -38,6 +38,16 @@ def alert_defaults(settings: Settings) -> dict[str, RuleParams | None]:
         raise ConfigError(f"VAPI_MCP_ALERT_RULES: {exc}") from None
 
 
+_UNTIMED = frozenset({"transcript", "listen.reconnecting", "listen.closed", "call.status"})
+"""Events that carry no call time of their own: the engine's clock is set from the stream first."""
+
+
+def _received_s(pipeline: AudioPipeline) -> float:
+    """Call time of the audio received so far: analysed, plus what waits in the block buffer."""
+    fmt = pipeline.format
+    return pipeline.analyzer.duration_s + pipeline.buffer.pending_bytes / (fmt.bytes_per_frame * fmt.sample_rate)
+
+
 @dataclass
 class CallAlerts:
     """One call's engine and the log its alerts go to."""
@@ -46,6 +56,7 @@ class CallAlerts:
     engine: AlertEngine
     log: EventLog
     fired: int = 0
+    pipeline: AudioPipeline | None = None
 
     def deliver(self, alerts: list[Alert]) -> None:
         for alert in alerts:
@@ -99,12 +110,15 @@ class FleetAlerts:
             self.inbox.alert(alerts.call_id, event.seq, event.data)
             self._on_inbox()
             return
+        if event.type in _UNTIMED and alerts.pipeline is not None:
+            alerts.engine.sync(_received_s(alerts.pipeline))
         alerts.deliver(alerts.engine.on_event(event))
         if alerts.engine.ended:
             self._live.pop(alerts.call_id, None)
 
     def audio_tick(self, alerts: CallAlerts, pipeline: AudioPipeline) -> None:
         """A block of the call's audio was analysed."""
+        alerts.pipeline = pipeline
         analyzer = pipeline.analyzer
         alerts.deliver(alerts.engine.on_audio(analyzer.duration_s, analyzer.silence_since_s, pipeline.summary))
 
