@@ -59,6 +59,11 @@ def test_demo_runs_a_whole_supervised_call(tmp_path: Path) -> None:
         "audio summary",
         "recording (stereo WAV",
         "'type': 'transfer'",
+        "alert dead_air (warning) dead-air call: nobody has spoken for 3 s",
+        "alert talk_over (warning) talk-over call",
+        "alert keywords (warning) angry call: the customer said",
+        "→ add_message to the angry call: add-message sent",
+        "fleet: every trouble was flagged in the inbox and handled",
     ):
         assert expected in text, f"demo output lacks {expected!r}"
     recording = Path(re.search(r"recording \(stereo WAV[^:]*: (\S+)", text).group(1))  # type: ignore[union-attr]

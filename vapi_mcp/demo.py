@@ -2,7 +2,8 @@
 
 An in-process MCP client (the SDK's own ``Client``) drives the real server exactly as an
 agent would: it creates a call, follows it live through a resource subscription, steers it
-with every kind of control message, and prints what the emulated Vapi saw.
+with every kind of control message, and prints what the emulated Vapi saw. Then a fleet of three
+troubled calls is supervised from the inbox (:mod:`vapi_mcp.demo_fleet`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import anyio
 from mcp import Client
 from mcp.client.subscriptions import ResourceUpdated
 
+from vapi_mcp.demo_fleet import run_fleet
 from vapi_mcp.emulator import Emulator, EmulatorOptions, running_emulator
 from vapi_mcp.face import create_server
 from vapi_mcp.settings import Settings, default_data_dir
@@ -103,6 +105,8 @@ async def run_demo(time_scale: float = 1.0) -> int:
             tools = [tool.name for tool in (await client.list_tools()).tools]
             narrator.say(f"{len(tools)} tools: {', '.join(tools)}")
             code = await _script(client, emu, narrator, data_dir, time_scale)
+    if code == 0:
+        code = await run_fleet(narrator.say, default_data_dir() / "demo-fleet", time_scale)
     return code
 
 

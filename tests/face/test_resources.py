@@ -140,10 +140,14 @@ async def test_ended_calls_beyond_the_cap_leave_memory_but_stay_listed_and_reada
 async def test_the_supervision_prompt_and_unknown_prompts(client: Client, caplog: pytest.LogCaptureFixture) -> None:
     with anyio.fail_after(10):
         prompts = {p.name: p for p in (await client.list_prompts()).prompts}
-        assert set(prompts) == {"supervise_call"}
+        assert set(prompts) == {"supervise_call", "supervise_fleet"}
         got = await client.get_prompt("supervise_call", {"call_id": "abc123"})
         text = got.messages[0].content.text  # type: ignore[union-attr]
         assert "abc123" in text and "wait_for_event" in text and "ask the operator" in text
+        fleet = await client.get_prompt("supervise_fleet", {"phrases": "refund, lawyer"})
+        text = fleet.messages[0].content.text  # type: ignore[union-attr]
+        assert "no call_id" in text and "keywords" in text and "listen_lost" in text and "confirm" in text
+        assert '{"keywords": {"phrases": ["refund", "lawyer"]}}' in text
         for name, args in (("nope", {}), ("supervise_call", {})):
             with pytest.raises(MCPError) as info:
                 await client.get_prompt(name, args)
