@@ -55,10 +55,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def http_process(emulator: Emulator, data_dir: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def http_process(emulator: Emulator, data_dir: Path, **extra: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """The server as its own process over streamable HTTP, once it accepts connections: (process, MCP URL)."""
     port = _free_port()
-    env = _child_env(emulator, data_dir, VAPI_MCP_HTTP_TOKEN=TOKEN)
+    env = _child_env(emulator, data_dir, VAPI_MCP_HTTP_TOKEN=TOKEN, **extra)
     proc = subprocess.Popen(
         [sys.executable, "-m", "vapi_mcp", "--transport", "http", "--port", str(port)],
         env=env,
