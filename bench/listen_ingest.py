@@ -59,7 +59,12 @@ CONNECT_KW: dict[str, Any] = {"max_size": 2**21, "ping_interval": 20, "ping_time
 RECEIVER_TIMEOUT_S = 900.0  # a receiver run that takes longer than this is killed: the bench always stops
 SATURATED = 0.9  # a receiver busy less than this share of its run was not saturated
 MEMORY_MARKS = (1 / 3, 2 / 3, 0.97)
-SATURATED_MODES = ("bare", "direct", "pipeline")  # fractions of the long call at which the receiver's RSS is taken
+SATURATED_MODES = (
+    "bare",
+    "direct",
+    "pipeline",
+    "alerts",
+)  # fractions of the long call at which the receiver's RSS is taken
 
 
 def _cpu_seconds() -> tuple[float, float]:
@@ -258,8 +263,11 @@ class _NullSink:
         pass
 
 
-async def _pipeline(url: str, call_id: str, data_dir: Path, wrap: Callable[[Any], None] | None) -> tuple[int, bool]:
-    """One session wired exactly as CallSupervisor wires it (journal and recording through the store)."""
+async def _pipeline(
+    url: str, call_id: str, data_dir: Path, wrap: Callable[[Any], None] | None, rules: bool = False
+) -> tuple[int, bool]:
+    """One session wired exactly as CallSupervisor wires it (journal and recording through the store); with
+    ``rules``, the alert rules run over it as the supervisor runs them (every default rule on)."""
     from vapi_mcp.listen.events import EventLog
     from vapi_mcp.listen.pipeline import AudioPipeline
     from vapi_mcp.listen.session import ListenSession
@@ -276,6 +284,8 @@ async def _pipeline(url: str, call_id: str, data_dir: Path, wrap: Callable[[Any]
         silence_threshold_s=2.0,
         on_audio=lambda: sink.call_changed(call_id, ("audio-summary", "recording")),
     )
+    if rules:
+        _with_rules(event_log, pipeline)
     if wrap is not None:
         wrap(pipeline)
 
@@ -295,6 +305,28 @@ async def _pipeline(url: str, call_id: str, data_dir: Path, wrap: Callable[[Any]
     finally:
         event_log.close()
     return pipeline.frames, session.closed_reason == "call ended"
+
+
+def _with_rules(event_log: Any, pipeline: Any) -> None:
+    """The alert engine fed as FleetAlerts feeds it: every event through the log's listener, a tick per block."""
+    from vapi_mcp.supervisor.alerts.config import default_rules, merge_rules
+    from vapi_mcp.supervisor.alerts.engine import AlertEngine
+
+    engine = AlertEngine(merge_rules(default_rules(), {"keywords": {"phrases": ["cancel my account", "manager"]}}))
+
+    def deliver(alerts: list[Any]) -> None:
+        for alert in alerts:
+            event_log.append("alert", alert.data())
+
+    event_log.add_listener(lambda event: deliver(engine.on_event(event)) if event.type != "alert" else None)
+    audio_done = pipeline.on_audio
+
+    def on_audio() -> None:
+        audio_done()
+        analyzer = pipeline.analyzer
+        deliver(engine.on_audio(analyzer.duration_s, analyzer.silence_since_s, pipeline.summary))
+
+    pipeline.on_audio = on_audio
 
 
 class _RssMarks:
@@ -343,7 +375,8 @@ async def _receive(spec: ReceiverSpec) -> dict[str, Any]:
     # Import everything the receiver uses before the clock starts: imports are not ingest.
     import vapi_mcp.listen.pipeline
     import vapi_mcp.listen.session
-    import vapi_mcp.store.local  # noqa: F401
+    import vapi_mcp.store.local
+    import vapi_mcp.supervisor.alerts.engine  # noqa: F401
 
     # Loading numpy starts OpenBLAS's worker threads, which spin for a fraction of a second (about 0.2 s of a
     # second core on the 2-core VM): a cost of the import, not of ingest.
@@ -357,7 +390,8 @@ async def _receive(spec: ReceiverSpec) -> dict[str, Any]:
         jobs = [_direct(spec.stream_url(i)) for i in range(spec.streams)]
     else:
         root, wrap = Path(spec.data_dir), marks.wrap if spec.rss_marks else None
-        jobs = [_pipeline(spec.stream_url(i), f"bench-{i:05d}", root, wrap) for i in range(spec.streams)]
+        rules = spec.mode == "alerts"
+        jobs = [_pipeline(spec.stream_url(i), f"bench-{i:05d}", root, wrap, rules) for i in range(spec.streams)]
     cpu0, t0 = _cpu_seconds(), time.perf_counter()
     results = await asyncio.gather(*jobs)
     wall = time.perf_counter() - t0
@@ -472,7 +506,7 @@ def _derive(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _saturated(bench: _Bench, opts: Options) -> dict[str, Any]:
-    runs: dict[str, list[dict[str, Any]]] = {"bare": [], "direct": [], "pipeline": []}
+    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in SATURATED_MODES}
     for _ in range(opts.repeat):  # interleaved, so drift on the machine hits both alike
         for mode in runs:
             runs[mode].append(bench.receive(mode, opts.streams, opts.seconds, paced=False))
@@ -489,6 +523,8 @@ def _saturated(bench: _Bench, opts: Options) -> dict[str, Any]:
         "pipeline": best["pipeline"],
         "ratio": best["pipeline"]["cpu_us_per_frame"] / best["bare"]["cpu_us_per_frame"],
         "ratio_direct": best["pipeline"]["cpu_us_per_frame"] / best["direct"]["cpu_us_per_frame"],
+        "ratio_rules": best["alerts"]["cpu_us_per_frame"] / best["pipeline"]["cpu_us_per_frame"],
+        "alerts": best["alerts"],
         "runs": {mode: [round(r["cpu_us_per_frame"], 2) for r in rs] for mode, rs in runs.items()},
     }
 
@@ -572,6 +608,8 @@ def _print_saturated(sat: dict[str, Any], out: Callable[[str], None]) -> None:
         out(_row(mode, sat[mode]))
     out("  all runs, cpu/frame µs: " + "  ".join(f"{mode} {sat['runs'][mode]}" for mode in SATURATED_MODES))
     out(f"  ratio pipeline/bare, CPU per frame: {sat['ratio']:.2f}x")
+    extra = sat["alerts"]["cpu_us_per_frame"] - sat["pipeline"]["cpu_us_per_frame"]
+    out(f"  the alert rules' cost: alerts/pipeline {sat['ratio_rules']:.3f}x ({extra:+.2f} µs per frame)")
     out(
         f"  ratio pipeline/direct (our processing over our own receive path): {sat['ratio_direct']:.2f}x; "
         f"direct/bare (our receive path over websockets' recv()): "
@@ -621,6 +659,7 @@ def _result(cores: int, sat: dict[str, Any], rt: dict[str, Any], mem: dict[str, 
         "cpu_us_per_frame": {m: round(sat[m]["cpu_us_per_frame"], 2) for m in SATURATED_MODES},
         "ratio": round(sat["ratio"], 3),
         "ratio_direct": round(sat["ratio_direct"], 3),
+        "ratio_rules": round(sat["ratio_rules"], 3),
         "calls_per_core": round(sat["pipeline"]["calls_per_core"]),
         "saturated": {
             "streams": sat["streams"],

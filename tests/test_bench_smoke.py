@@ -36,7 +36,8 @@ def test_quick_run_prints_every_part_and_a_consistent_result(tmp_path: Path) -> 
     proc = _run("--quick", "--streams", "4", "--seconds", "2", "--data-dir", str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
-    starts = ("machine:", "saturated:", "  bare ", "  direct ", "  pipeline ", "  ratio pipeline/bare", "real time:")
+    starts = ("machine:", "saturated:", "  bare ", "  direct ", "  pipeline ", "  alerts ", "  ratio pipeline/bare")
+    starts += ("  the alert rules' cost: alerts/pipeline", "real time:")
     for start in starts:
         assert any(line.startswith(start) for line in lines), f"no line starting {start!r}:\n{proc.stdout}"
     assert any(line.startswith("memory:") for line in lines)
@@ -48,8 +49,8 @@ def test_quick_run_prints_every_part_and_a_consistent_result(tmp_path: Path) -> 
     assert result["streams"] == 4
     assert result["cores"] == os.cpu_count()
     per_mode = expected_messages(2 * 50) * 4  # 4 streams x 100 audio frames + one transcript each
-    assert result["frames"] == {"bare": per_mode, "direct": per_mode, "pipeline": per_mode}
-    for mode in ("bare", "direct", "pipeline"):
+    assert result["frames"] == {"bare": per_mode, "direct": per_mode, "pipeline": per_mode, "alerts": per_mode}
+    for mode in ("bare", "direct", "pipeline", "alerts"):
         assert result["frames_per_s"][mode] > 0
         assert result["cpu_us_per_frame"][mode] > 0
     for mode in ("bare", "pipeline"):
@@ -57,6 +58,7 @@ def test_quick_run_prints_every_part_and_a_consistent_result(tmp_path: Path) -> 
     cpu = result["cpu_us_per_frame"]
     assert result["ratio"] == pytest.approx(cpu["pipeline"] / cpu["bare"], rel=0.01)
     assert result["ratio_direct"] == pytest.approx(cpu["pipeline"] / cpu["direct"], rel=0.01)
+    assert result["ratio_rules"] == pytest.approx(cpu["alerts"] / cpu["pipeline"], rel=0.01)
     assert result["calls_per_core"] > 0
     memory = result["memory"]
     assert memory["sessions"] == QUICK.long_sessions
