@@ -51,6 +51,9 @@ async def test_fleet_and_call_text_for_hosts_without_apps(client: Client) -> Non
     assert view["call_id"] == call_id
     assert view["summary"].startswith(f"{call_id}: in-progress, listening ") and "overlap" in view["summary"]
     assert "ws://" not in view["summary"] and "http" not in view["summary"]
+    # The scripted call falls silent: once the dead-air alert is in, the text counts it.
+    await call_ok(client, "wait_for_event", {"call_id": call_id, "types": ["alert"], "after_seq": 0})
+    assert re.search(rf"{call_id}: .* [1-9] alert\(s\)", (await call_ok(client, "open_call_panel", {}))["summary"])
 
 
 async def test_an_unknown_call_is_a_clear_error(client: Client) -> None:

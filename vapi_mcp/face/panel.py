@@ -11,6 +11,7 @@ still gets a clear answer: the calls, their status and listen state, or one call
 
 from __future__ import annotations
 
+from collections import Counter
 from importlib import resources
 from typing import Annotated
 
@@ -22,6 +23,7 @@ from pydantic import BaseModel, Field
 from vapi_mcp.face.errors import agent_errors
 from vapi_mcp.face.state import AppState
 from vapi_mcp.face.tools.args import LOCAL_READ, CallId
+from vapi_mcp.supervisor import CallSupervisor
 from vapi_mcp.supervisor.views import AudioSummary, CallInfo
 
 __all__ = ["PANEL_URI", "PanelView", "build_panel", "panel_html"]
@@ -40,8 +42,14 @@ def panel_html() -> str:
     return resources.files("vapi_mcp.face").joinpath("panel.html").read_text(encoding="utf-8")
 
 
-def _call_line(info: CallInfo) -> str:
-    return f"{info.call_id}: {info.status}, listening {info.listen_state}, {info.event_count} events"
+def _call_line(info: CallInfo, alerts: Counter[str]) -> str:
+    line = f"{info.call_id}: {info.status}, listening {info.listen_state}, {info.event_count} events"
+    return f"{line}, {alerts[info.call_id]} alert(s)" if alerts[info.call_id] else line
+
+
+def _alerts_by_call(supervisor: CallSupervisor) -> Counter[str]:
+    """Alerts in the inbox's latest window, by call."""
+    return Counter(str(e.data.get("call_id")) for e in supervisor.latest_inbox().events if e.type == "alert")
 
 
 def _summary_lines(summary: AudioSummary) -> list[str]:
@@ -77,11 +85,13 @@ def build_panel(state: AppState) -> Apps:
     ) -> Annotated[CallToolResult, PanelView]:
         """Show the human a live panel of one call or of every supervised call (MCP Apps hosts)."""
         supervisor = state.require()
+        alerts = _alerts_by_call(supervisor)
         if call_id is None:
             calls = supervisor.supervised_calls()
-            lines = [f"{len(calls)} supervised call(s)", *(_call_line(info) for info in calls)]
+            lines = [f"{len(calls)} supervised call(s)", *(_call_line(info, alerts) for info in calls)]
         else:
-            lines = [_call_line(supervisor.info(call_id)), *_summary_lines(supervisor.audio_summary(call_id))]
+            info = supervisor.info(call_id)
+            lines = [_call_line(info, alerts), *_summary_lines(supervisor.audio_summary(call_id))]
         if not client_supports_apps(ctx):
             lines.append(NO_APPS_HINT)
         view = PanelView(call_id=call_id, summary="\n".join(lines))
