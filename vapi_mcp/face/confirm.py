@@ -17,8 +17,9 @@ from typing import Any, Literal, cast
 from mcp.server.mcpserver import AcceptedElicitation, Context, DeclinedElicitation, Elicit, ElicitationResult
 from pydantic import BaseModel, Field
 
-from vapi_mcp.errors import NotConfirmed
+from vapi_mcp.errors import NotConfirmed, VapiMcpError
 from vapi_mcp.face.state import AppState
+from vapi_mcp.policy import check_transfer_allowed, classify_destination
 
 __all__ = ["Confirm", "Confirmation", "Skipped", "confirm_end", "confirm_handoff", "confirm_transfer", "confirmed"]
 
@@ -60,6 +61,12 @@ async def confirm_end(ctx: Context, call_id: str) -> Elicit[Confirm] | Skipped:
 
 
 async def confirm_transfer(ctx: Context, call_id: str, destination: str) -> Elicit[Confirm] | Skipped:
+    allowlist = cast("AppState", ctx.request_context.lifespan_context).settings.transfer_allowlist
+    try:
+        classify_destination(destination)
+        check_transfer_allowed(destination, allowlist)
+    except VapiMcpError:
+        return "not asked"  # the tool refuses it anyway, with the policy's own error: no need to ask anyone
     return _ask(ctx, f"Transfer call {call_id} to {destination}? The assistant leaves the call.")
 
 

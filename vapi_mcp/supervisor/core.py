@@ -306,6 +306,8 @@ class CallSupervisor:
     def stop_listening(self, call_id: str) -> ListenResult:
         sup = self.supervised(call_id)
         self._listening.stop(sup)
+        if sup.alerts is not None:
+            sup.alerts.engine.listening_stopped()
         self.archive.save(sup)
         return ListenResult(call_id=call_id, listening=False, listen_state=sup.listen_state, detail="stopping")
 

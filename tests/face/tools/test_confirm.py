@@ -105,3 +105,14 @@ async def test_never_does_not_ask(emulator: Emulator, tmp_path: Path) -> None:
             call_id = await live_call(client)
             await call_ok(client, "end_call", {"call_id": call_id})
             assert human.questions == [] and control_types(emulator, call_id) == ["end-call"]
+
+
+async def test_a_transfer_the_policy_refuses_asks_nobody(emulator: Emulator, tmp_path: Path) -> None:
+    human = Human("accept")
+    settings = make_settings(emulator, tmp_path, transfer_allowlist=("+1415555*",))
+    async with Client(create_server(settings), elicitation_callback=human) as client:
+        with anyio.fail_after(15):
+            call_id = await live_call(client)
+            text = await call_err(client, "transfer_call", {"call_id": call_id, "destination": "+442071838750"})
+            assert "VAPI_MCP_TRANSFER_ALLOWLIST" in text and human.questions == []
+            assert control_types(emulator, call_id) == []

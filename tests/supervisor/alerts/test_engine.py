@@ -188,6 +188,15 @@ def test_listen_lost_fires_after_the_socket_stayed_down() -> None:
     assert len(feed.alerts) == 1
 
 
+def test_listening_stopped_on_purpose_is_not_lost() -> None:
+    feed = live({"listen_lost": {"after_s": 1}})
+    feed.audio(5.0, None)
+    feed.event("listen.reconnecting", code=1006, attempt=1)
+    feed.engine.listening_stopped()
+    feed.wall(5)
+    assert feed.alerts == []
+
+
 def test_listen_closed_because_the_call_ended_is_not_lost() -> None:
     feed = live({"listen_lost": {"after_s": 1}})
     feed.audio(5.0, None)

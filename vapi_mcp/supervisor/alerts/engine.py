@@ -286,6 +286,10 @@ class AlertEngine:
     def _listen_connected(self, data: dict[str, Any], out: list[Alert]) -> None:
         self._lost, self._lost_fired = None, False
 
+    def listening_stopped(self) -> None:
+        """Listening was stopped on purpose (stop_listening): a socket down since is not lost."""
+        self._lost, self._lost_fired = None, False
+
     def _listen_down(self, data: dict[str, Any], out: list[Alert]) -> None:
         if self.ended or data.get("reason") in _LISTEN_OVER or self._lost is not None:
             return
