@@ -136,7 +136,7 @@ class DirectConnection(ClientConnection):
         return (
             self.sink_error is None
             and protocol.state is State.OPEN
-            and protocol.current_size is None
+            and getattr(protocol, "current_size", getattr(protocol, "cur_size", 0)) is None  # 17 / 15-16 names
             and not protocol.extensions
         )
 
@@ -217,8 +217,10 @@ class DirectConnection(ClientConnection):
         return self._fast_ready() and self._to_boundary() == 0
 
     def _size_limit(self) -> int | None:
-        protocol = self.protocol
-        limit, fragment = protocol.max_message_size, protocol.max_fragment_size
+        """websockets' limit on a frame that is a whole message (``max_size``: named so before websockets 17)."""
+        protocol: Any = self.protocol
+        limit: int | None = protocol.max_message_size if hasattr(protocol, "max_message_size") else protocol.max_size
+        fragment: int | None = getattr(protocol, "max_fragment_size", None)
         if fragment is not None:
             limit = fragment if limit is None else min(limit, fragment)
         return limit
