@@ -133,6 +133,41 @@ def test_server_json_is_a_valid_registry_manifest() -> None:
     read = set(re.findall(r'"(VAPI_[A-Z_]+)"', (ROOT / "vapi_mcp" / "settings.py").read_text()))
     assert read == set(declared), "server.json must declare exactly the variables the server reads"
     secrets = {name for name, var in declared.items() if var.get("isSecret")}
-    assert secrets == {"VAPI_API_KEY", "VAPI_PUBLIC_KEY", "VAPI_MCP_HTTP_TOKEN"}
+    assert secrets == {"VAPI_API_KEY", "VAPI_PUBLIC_KEY", "VAPI_MCP_HTTP_TOKEN", "VAPI_MCP_WEBHOOK_SECRET"}
     readme = (ROOT / "README.md").read_text()
     assert f"mcp-name: {manifest['name']}" in readme
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_stdio_with_a_webhook_port_receives_webhooks(tmp_path: Path) -> None:
+    port = _free_port()
+    secret = "webhook-secret-0123456789abcdef"
+    env = _env(tmp_path, VAPI_MCP_WEBHOOK_SECRET=secret)
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "vapi_mcp", "--sandbox", "--webhook-port", str(port)], env=env
+    )
+    url = f"http://127.0.0.1:{port}/vapi/webhook"
+    body = b'{"message": {"type": "hang"}}'
+    with anyio.fail_after(30):
+        async with Client(params) as client, httpx2.AsyncClient() as http:
+            assert (await client.list_tools()).tools  # stdio still speaks MCP
+            while True:
+                try:
+                    answer = await http.post(url, content=body, headers={"X-Vapi-Secret": secret})
+                    break
+                except httpx2.ConnectError:
+                    await anyio.sleep(0.1)
+            assert (answer.status_code, answer.json()) == (200, {})
+            assert (await http.post(url, content=body)).status_code == 401
+
+
+def test_a_webhook_port_without_a_secret_refuses_to_start(tmp_path: Path) -> None:
+    args = [sys.executable, "-m", "vapi_mcp", "--sandbox", "--webhook-port", str(_free_port())]
+    out = subprocess.run(args, env=_env(tmp_path), capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert out.returncode == 2
+    assert "VAPI_MCP_WEBHOOK_SECRET" in out.stderr and "Traceback" not in out.stderr

@@ -2,6 +2,7 @@
 
     vapi-mcp                                     MCP server over stdio (needs VAPI_API_KEY)
     vapi-mcp --transport http --port 8000        streamable HTTP at /mcp (needs VAPI_MCP_HTTP_TOKEN)
+    vapi-mcp --webhook-port 8001                 stdio, plus Vapi's server messages at :8001/vapi/webhook
     vapi-mcp --sandbox                           MCP server wired to an in-process Vapi emulator, no key
     vapi-mcp emulator --port 8787                the Vapi emulator alone (REST + control + listen)
     vapi-mcp demo                                a narrated, supervised call against the emulator
@@ -42,6 +43,10 @@ def _add_server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allowed-host", action="append", default=None, help="extra Host header allowed over HTTP (repeatable)"
     )
+    parser.add_argument(
+        "--webhook-port", type=int, default=None, help="also receive Vapi webhooks on this port (POST /vapi/webhook)"
+    )
+    parser.add_argument("--webhook-host", default=None, help="webhook bind address (default 127.0.0.1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,7 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
-    overrides: dict[str, Any] = {"read_only": args.read_only, "record": args.record, **extra}
+    overrides: dict[str, Any] = {
+        "read_only": args.read_only,
+        "record": args.record,
+        "webhook_port": args.webhook_port,
+        "webhook_host": args.webhook_host,
+        **extra,
+    }
     if args.data_dir is not None:
         overrides["data_dir"] = args.data_dir
     if args.allowed_host:
@@ -95,6 +106,19 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 async def _run_transport(server: Any, settings: Settings, args: argparse.Namespace) -> None:
+    if settings.webhook_port is not None:
+        from vapi_mcp.face.webhook import serve_webhooks, webhook_server
+
+        webhook_server(server.state, settings)  # no secret: refuse to start, before anything runs
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(serve_webhooks, server.state, settings)
+            await _run_server(server, settings, args)
+            tg.cancel_scope.cancel()
+        return
+    await _run_server(server, settings, args)
+
+
+async def _run_server(server: Any, settings: Settings, args: argparse.Namespace) -> None:
     if args.transport == "http":
         from vapi_mcp.face.http import serve_http
 

@@ -19,6 +19,8 @@ on; anything else is a bug and reaches the agent as a generic failure.
     ├── ListenError             the listen session could not start or broke for good
     ├── CallNotSupervisable     Vapi created a call whose id this server cannot store (the call is live!)
     ├── RecordingUnavailable    the call has no recording to read (not listened to, or recording off)
+    ├── ReportUnavailable       no end-of-call report has come by webhook for the call (yet)
+    ├── WebhookRefused          a webhook request refused (401 / 400 / 413); nothing of it is recorded
     ├── DataDirUnsafe           a data-dir entry is a symlink or another user's: refused, nothing written
     └── VapiError               talking to Vapi failed
         ├── VapiApiError        Vapi answered with an error status (typed body)
@@ -49,6 +51,7 @@ __all__ = [
     "PolicyViolation",
     "ReadOnlyMode",
     "RecordingUnavailable",
+    "ReportUnavailable",
     "TransferNotAllowed",
     "VapiApiError",
     "VapiAuthError",
@@ -57,6 +60,7 @@ __all__ = [
     "VapiRateLimited",
     "VapiTimeout",
     "VapiUnreachable",
+    "WebhookRefused",
 ]
 
 
@@ -170,6 +174,25 @@ class RecordingUnavailable(VapiMcpError):
     def __init__(self, call_id: str) -> None:
         super().__init__(f"call {call_id!r} has no recording")
         self.call_id = call_id
+
+
+class ReportUnavailable(VapiMcpError):
+    hint = (
+        "Vapi sends its end-of-call report to the Server URL once the call ends: point it at this server's "
+        "/vapi/webhook with end-of-call-report among the assistant's serverMessages."
+    )
+
+    def __init__(self, call_id: str) -> None:
+        super().__init__(f"no end-of-call report for call {call_id!r} yet")
+        self.call_id = call_id
+
+
+class WebhookRefused(VapiMcpError):
+    """A webhook request that must not be recorded: ``status`` is the HTTP answer (400, 401, 413)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class DataDirUnsafe(VapiMcpError):

@@ -107,6 +107,9 @@ _ENV_NAMES = {
     "http_token": "VAPI_MCP_HTTP_TOKEN",
     "retention_days": "VAPI_MCP_RETENTION_DAYS",
     "confirm": "VAPI_MCP_CONFIRM",
+    "webhook_secret": "VAPI_MCP_WEBHOOK_SECRET",
+    "webhook_port": "VAPI_MCP_WEBHOOK_PORT",
+    "webhook_forward_url": "VAPI_MCP_WEBHOOK_FORWARD_URL",
 }
 
 
@@ -146,6 +149,17 @@ class Settings(BaseModel):
     retention_days: float = Field(default=30.0, ge=0, le=36_500)  # 0: keep every call forever
     alert_rules: dict[str, Any] | None = None
     confirm: Literal["auto", "always", "never"] = "auto"
+    # Webhook intake (DESIGN §12): off unless a secret is set; vapi_mcp.vapi.webhook_auth checks requests.
+    webhook_secret: SecretStr | None = None
+    webhook_hmac: bool = False
+    webhook_signature_header: str = "x-signature"
+    webhook_timestamp_header: str = "x-timestamp"
+    webhook_port: int | None = Field(default=None, ge=0, le=65535)
+    webhook_host: str = "127.0.0.1"
+    webhook_forward_url: str | None = None
+    webhook_forward_timeout_s: float = Field(default=20.0, gt=0, le=120)
+    auto_attach: bool = True
+    webhook_poll_s: float = Field(default=30.0, ge=30, le=3600)
 
     @field_validator("base_url")
     @classmethod
@@ -170,6 +184,26 @@ class Settings(BaseModel):
                 "VAPI_MCP_HTTP_TOKEN must be printable ASCII without spaces (it travels in an HTTP header). "
                 f"Generate one with: {TOKEN_RECIPE}"
             )
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value()
+        if len(secret) < MIN_KEY_LENGTH or not all(33 <= ord(ch) <= 126 for ch in secret):
+            raise ValueError(
+                f"VAPI_MCP_WEBHOOK_SECRET must be at least {MIN_KEY_LENGTH} printable characters without spaces "
+                f"(it travels in an HTTP header). Generate one with: {TOKEN_RECIPE}"
+            )
+        return value
+
+    @field_validator("webhook_forward_url")
+    @classmethod
+    def _check_forward_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("VAPI_MCP_WEBHOOK_FORWARD_URL must start with https:// or http://")
         return value
 
     @field_validator("api_key", "public_key")
@@ -221,6 +255,7 @@ class Settings(BaseModel):
         if env.get("VAPI_MCP_ALLOWED_ORIGINS"):
             values["allowed_origins"] = _split_list(env["VAPI_MCP_ALLOWED_ORIGINS"])
         values.update(_fleet_values(env))
+        values.update(_webhook_env(env))
         values.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls.model_validate(values)
@@ -229,4 +264,30 @@ class Settings(BaseModel):
 
     def secrets(self) -> list[str]:
         """Every secret value, for the log redaction filter."""
-        return [s.get_secret_value() for s in (self.api_key, self.public_key, self.http_token) if s is not None]
+        held = (self.api_key, self.public_key, self.http_token, self.webhook_secret)
+        return [s.get_secret_value() for s in held if s is not None]
+
+
+def _webhook_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """The ``VAPI_MCP_WEBHOOK_*`` and ``VAPI_MCP_AUTO_ATTACH`` variables (DESIGN §12)."""
+    values: dict[str, Any] = {}
+    plain = {
+        "VAPI_MCP_WEBHOOK_SECRET": "webhook_secret",
+        "VAPI_MCP_WEBHOOK_PORT": "webhook_port",
+        "VAPI_MCP_WEBHOOK_HOST": "webhook_host",
+        "VAPI_MCP_WEBHOOK_FORWARD_URL": "webhook_forward_url",
+    }
+    for name, field in plain.items():
+        if env.get(name):
+            values[field] = env[name]
+    for name, field in (("VAPI_MCP_WEBHOOK_HMAC", "webhook_hmac"), ("VAPI_MCP_AUTO_ATTACH", "auto_attach")):
+        if name in env:
+            values[field] = parse_bool(name, env[name])
+    # Set but empty is meaningful for the timestamp header: the credential signs the body alone.
+    for name, field in (
+        ("VAPI_MCP_WEBHOOK_SIGNATURE_HEADER", "webhook_signature_header"),
+        ("VAPI_MCP_WEBHOOK_TIMESTAMP_HEADER", "webhook_timestamp_header"),
+    ):
+        if name in env:
+            values[field] = env[name].strip().lower()
+    return values

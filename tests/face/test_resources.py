@@ -20,6 +20,7 @@ TEMPLATES = {
     "vapi://calls/{call_id}/audio-summary",
     "vapi://calls/{call_id}/transcript",
     "vapi://calls/{call_id}/recording.wav",
+    "vapi://calls/{call_id}/report",
 }
 
 

@@ -26,6 +26,7 @@ from vapi_mcp.emulator.options import EmulatorOptions, FaultRule, resolve_scenar
 from vapi_mcp.emulator.rest import CLIENT_GONE, create_call, get_call, list_calls
 from vapi_mcp.emulator.scenario import GroundTruth
 from vapi_mcp.emulator.state import CallState, ControlRecord, RequestRecord
+from vapi_mcp.emulator.webhooks import Delivery
 from vapi_mcp.emulator.wire import vapi_error
 
 __all__ = ["Emulator"]
@@ -79,6 +80,43 @@ class Emulator:
 
     def add_fault(self, rule: FaultRule) -> None:
         self._hub.faults.add(rule)
+
+    @property
+    def server_url(self) -> str | None:
+        """Where calls without an assistant ``server.url`` send their server messages (from now on)."""
+        return self._hub.webhooks.server_url
+
+    @server_url.setter
+    def server_url(self, url: str | None) -> None:
+        self._hub.webhooks.server_url = url
+
+    @property
+    def webhook_deliveries(self) -> list[Delivery]:
+        """Every server message POSTed to a Server URL, in order (type and the answer's status)."""
+        return self._hub.webhooks.deliveries
+
+    def inbound_call(
+        self,
+        *,
+        customer_number: str = "+14155550199",
+        assistant: dict[str, Any] | None = None,
+        scenario: str | None = None,
+    ) -> str:
+        """A customer calls in: an ``inboundPhoneCall`` nobody created through the API (only webhooks tell)."""
+        request: dict[str, Any] = {"customer": {"number": customer_number}, "phoneNumberId": "phone-inbound"}
+        if assistant is not None:
+            request["assistant"] = assistant
+        else:
+            request["assistantId"] = "asst-inbound"
+        chosen = resolve_scenario(scenario or self.options.scenario, self.options)
+        call = self._hub.new_call(request, chosen, authority="127.0.0.1", type="inboundPhoneCall")
+        self._hub.start(call)
+        call.emit({"type": "status-update", "status": call.status})
+        return call.id
+
+    def send_server_message(self, call_id: str, message: dict[str, Any]) -> None:
+        """Post any server message about a call (``hang``, ``tool-calls``, …): its type and its own fields."""
+        self.calls[call_id].emit(message)
 
     def control_log(self, call_id: str) -> list[ControlRecord]:
         return list(self.calls[call_id].control_log)

@@ -37,6 +37,14 @@ _OPTION_FLAGS = (
     "odd_sizes",
     "drop_socket_at_s",
     "end_when_done",
+    "server_url",
+    "server_secret",
+    "server_hmac_secret",
+    "server_messages",
+    "webhook_timeout_s",
+    "webhook_duplicates",
+    "webhook_out_of_order",
+    "webhook_bad_signature",
 )
 
 
@@ -70,6 +78,10 @@ def _fault_type(text: str) -> FaultRule:
         return parse_fault(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _type_list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
 def _switch(text: str) -> bool:
@@ -118,6 +130,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _flag(faults, "odd_sizes", _switch, "on/off: listen messages that ignore sample boundaries")
     _flag(faults, "drop_socket_at_s", float, "drop listen sockets (no close frame) at this call second, once")
     _flag(faults, "end_when_done", _switch, "on/off: end calls when the script is over (default: the scenario's)")
+    hooks = parser.add_argument_group("server messages (webhooks, as Vapi posts them to a Server URL)")
+    _flag(hooks, "server_url", str, "post server messages here (an assistant's server.url wins)")
+    _flag(hooks, "server_secret", str, "send this secret as X-Vapi-Secret")
+    _flag(hooks, "server_hmac_secret", str, "sign with Vapi's HMAC credential (x-signature over {timestamp}.{body})")
+    hooks.add_argument(
+        "--server-messages",
+        dest="server_messages",
+        type=_type_list,
+        default=None,
+        metavar="TYPES",
+        help="comma list of message types when the assistant names none (default: Vapi's serverMessages default)",
+    )
+    _flag(hooks, "webhook_timeout_s", float, "give up on a slow Server URL after this long (Vapi's default 20)")
+    _flag(hooks, "webhook_duplicates", _switch, "on/off: deliver every message twice")
+    _flag(hooks, "webhook_out_of_order", _switch, "on/off: deliver messages in swapped pairs")
+    _flag(hooks, "webhook_bad_signature", _switch, "on/off: sign with a wrong HMAC signature")
     faults.add_argument(
         "--fault",
         dest="faults",

@@ -58,6 +58,7 @@ def _fan_out(call: CallState, pcm: bytes, frame_bytes: int) -> None:
             for listener in listeners:
                 listener.push_audio(frame)
     for text in call.audio.due_text_frames():
+        call.emit(text)  # as a server message too (transcript, speech-update), when the call has a Server URL
         call.record_transcript(text)
         for listener in listeners:
             listener.push_text(text)

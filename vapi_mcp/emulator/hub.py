@@ -10,15 +10,21 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import secrets
+import uuid
+from typing import Any
 
 import anyio
 from starlette.requests import Request
 from starlette.responses import Response
 
+from vapi_mcp.emulator.audio import CallAudio
 from vapi_mcp.emulator.drive import drive_call
 from vapi_mcp.emulator.faults import FaultQueue
 from vapi_mcp.emulator.options import EmulatorOptions
+from vapi_mcp.emulator.scenario import Scenario
 from vapi_mcp.emulator.state import CallState, RequestRecord
+from vapi_mcp.emulator.webhooks import WebhookSender
 from vapi_mcp.emulator.wire import bearer, host_literal, same_secret
 
 __all__ = ["Hub"]
@@ -39,6 +45,7 @@ class Hub:
         self.closed = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._sockets: set[asyncio.Event] = set()  # one per open listen handler, set when it has finished
+        self.webhooks = WebhookSender(options)
 
     def bind(self, host: str, port: int) -> None:
         """Where the emulator is served, for ``base_url`` and the monitor URLs' host."""
@@ -67,9 +74,25 @@ class Hub:
 
     # --- call tasks and listen sockets ----------------------------------------------------------------------------
 
+    def new_call(
+        self, request: dict[str, Any], scenario: Scenario, *, authority: str, type: str = "outboundPhoneCall"
+    ) -> CallState:
+        """A new call with a fresh id and monitor token (not started: :meth:`start` it)."""
+        return CallState(
+            id=str(uuid.uuid4()),
+            token=secrets.token_urlsafe(18),
+            options=self.options,
+            request=request,
+            scenario=scenario,
+            audio=CallAudio(scenario),
+            monitor_authority=self.authority or authority,
+            type=type,
+        )
+
     def start(self, call: CallState) -> None:
         """Register ``call`` and start the task that drives it through time."""
         self.calls[call.id] = call
+        self.webhooks.attach(call)
         task = asyncio.get_running_loop().create_task(drive_call(call), name=f"emulator-call-{call.id[:8]}")
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
@@ -103,3 +126,4 @@ class Hub:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=1.0)
+        await self.webhooks.aclose()

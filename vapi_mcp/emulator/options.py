@@ -41,6 +41,16 @@ class EmulatorOptions(BaseModel):
     odd_sizes: bool | None = None
     drop_socket_at_s: float | None = None
     end_when_done: bool | None = None
+    # Server messages (emulator.webhooks): where to post them when the assistant names no server.url, with
+    # which credential (X-Vapi-Secret, or HMAC), which types by default, and how a misbehaving sender behaves.
+    server_url: str | None = None
+    server_secret: str | None = Field(default=None, repr=False)
+    server_hmac_secret: str | None = Field(default=None, repr=False)
+    server_messages: tuple[str, ...] | None = None
+    webhook_timeout_s: float = Field(default=20.0, gt=0)
+    webhook_duplicates: bool = False
+    webhook_out_of_order: bool = False
+    webhook_bad_signature: bool = False
 
 
 class FaultRule(BaseModel):

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
-import uuid
 from datetime import datetime
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from vapi_mcp.emulator.audio import CallAudio
 from vapi_mcp.emulator.hub import Hub
 from vapi_mcp.emulator.options import FaultRoute, resolve_scenario
 from vapi_mcp.emulator.schema import E164
@@ -159,16 +156,8 @@ async def create_call(hub: Hub, request: Request) -> Response:
         problems.append(f"emulatorScenario: {exc}")
     if problems or scenario is None:
         return answer(vapi_error(400, problems))
-    call = CallState(
-        id=str(uuid.uuid4()),
-        token=secrets.token_urlsafe(18),
-        options=hub.options,
-        request=accepted,
-        body=body,
-        scenario=scenario,
-        audio=CallAudio(scenario),
-        monitor_authority=hub.authority or request.url.netloc,
-    )
+    call = hub.new_call(accepted, scenario, authority=request.url.netloc)
+    call.body = body
     hub.start(call)
     return answer(JSONResponse(call.to_api(), status_code=201))
 

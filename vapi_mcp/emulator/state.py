@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -96,6 +97,14 @@ class CallState:
     clock_start: float | None = field(default=None, repr=False)  # monotonic time of call second 0
     rendered: int = field(default=0, repr=False)  # listen frames rendered so far
     ended_event: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    type: str = "outboundPhoneCall"
+    # Where server messages go (set by emulator.webhooks when the call has a Server URL): (call, message).
+    on_message: Callable[[CallState, dict[str, Any]], None] | None = field(default=None, repr=False)
+
+    def emit(self, message: dict[str, Any]) -> None:
+        """A server message about this call (``type`` and its own fields; the sender adds the envelope)."""
+        if self.on_message is not None:
+            self.on_message(self, message)
 
     # --- monitorPlan, resolved where Vapi reads it (vapi_mcp.emulator.monitor) ------------------------------------
 
@@ -152,6 +161,7 @@ class CallState:
             self.started_at = now_ms()
         self.touch()
         self.wake.set()
+        self.emit({"type": "status-update", "status": status})
 
     def add_artifact_message(self, role: str, text: str) -> None:
         now = time.time()
@@ -159,6 +169,16 @@ class CallState:
             {"role": role, "message": text, "time": int(now * 1000), "secondsFromStart": self.seconds_from_start}
         )
         self.touch()
+        self.emit(
+            {
+                "type": "conversation-update",
+                "messages": list(self.artifact_messages),
+                "messagesOpenAIFormatted": [
+                    {"role": "assistant" if m["role"] == "bot" else m["role"], "content": m["message"]}
+                    for m in self.artifact_messages
+                ],
+            }
+        )
 
     def record_transcript(self, frame: dict[str, Any]) -> None:
         """Final transcripts of the scripted conversation also land in ``artifact.messages``, like Vapi's.
@@ -201,6 +221,7 @@ class CallState:
         """Transfer: ``forwarding`` now, ended with ``assistant-forwarded-call`` at call time ``at_s``."""
         self.destination = destination
         self.transfers.append({"destination": destination, "at_s": self.seconds_from_start})
+        self.emit({"type": "transfer-update", "destination": destination or {}})
         self.set_status("forwarding")
         self.end_at(at_s, "assistant-forwarded-call")
 
@@ -218,6 +239,8 @@ class CallState:
             listener.close(1000, "call ended")
         self.ended_event.set()
         self.wake.set()
+        self.emit({"type": "status-update", "status": "ended", "endedReason": reason})
+        self.emit(self.end_of_call_report())
 
     # --- views -------------------------------------------------------------------------------------------------
 
@@ -230,7 +253,7 @@ class CallState:
         call: dict[str, Any] = {
             "id": self.id,
             "orgId": self.options.org_id,
-            "type": "outboundPhoneCall",
+            "type": self.type,
             "status": self.status,
             "createdAt": iso(self.created_at),
             "updatedAt": iso(self.updated_at),
@@ -259,6 +282,38 @@ class CallState:
             call["cost"] = round(self.audio.position_s / 60 * 0.1, 4)
             call["analysis"] = {"summary": ""}
         return call
+
+    def end_of_call_report(self) -> dict[str, Any]:
+        """The ``end-of-call-report`` message (its own fields) of an ended call."""
+        api = self.to_api()
+        started = api.get("startedAt")
+        report: dict[str, Any] = {
+            "type": "end-of-call-report",
+            "endedReason": self.ended_reason,
+            "cost": api["cost"],
+            "costs": [
+                {
+                    "type": "vapi",
+                    "subType": "normal",
+                    "minutes": round(self.audio.position_s / 60, 4),
+                    "cost": api["cost"],
+                }
+            ],
+            "analysis": {
+                "summary": f"Emulated call of {round(self.audio.position_s, 1)} s.",
+                "successEvaluation": "true",
+            },
+            "artifact": {
+                "messages": list(self.artifact_messages),
+                "transcript": self._transcript(),
+                "recordingUrl": f"https://storage.vapi.ai/{self.id}-mono.wav",
+                "stereoRecordingUrl": f"https://storage.vapi.ai/{self.id}-stereo.wav",
+            },
+            "endedAt": api["endedAt"],
+        }
+        if started is not None:
+            report["startedAt"] = started
+        return report
 
     def view(self) -> dict[str, Any]:
         """The emulator's own view for tests and the demo. No token, URL or key in here."""

@@ -18,7 +18,7 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp.types import ToolAnnotations
 from pydantic import ValidationError
 
-from vapi_mcp.errors import CallNotFound, RecordingUnavailable, VapiMcpError
+from vapi_mcp.errors import CallNotFound, RecordingUnavailable, ReportUnavailable, VapiMcpError
 from vapi_mcp.face.links import with_links
 
 __all__ = ["agent_errors", "agent_text", "resource_errors", "tool"]
@@ -53,10 +53,10 @@ def agent_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
 
 @contextmanager
 def resource_errors() -> Generator[None]:
-    """In a resource read: an unknown call or a missing recording is "resource not found", with the hint."""
+    """In a resource read: an unknown call, a missing recording or report is "resource not found", with the hint."""
     try:
         yield
-    except (CallNotFound, RecordingUnavailable) as exc:
+    except (CallNotFound, RecordingUnavailable, ReportUnavailable) as exc:
         raise ResourceNotFoundError(agent_text(exc)) from None
 
 

@@ -29,9 +29,10 @@ from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
 
 from vapi_mcp.face.dashboard import Dashboard
 from vapi_mcp.face.panel import panel_html
+from vapi_mcp.face.webhook import with_webhook_route
 from vapi_mcp.settings import ConfigError, Settings
 
-__all__ = ["BearerAuth", "HttpLimits", "build_http_app", "build_http_server", "serve_http"]
+__all__ = ["BearerAuth", "HttpLimits", "build_http_app", "build_http_server", "protocol_class", "serve_http"]
 
 log = logging.getLogger(__name__)
 MCP_PATH = "/mcp"
@@ -68,7 +69,7 @@ class HttpLimits:
 class _GuardedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with a request-head deadline and a connection cap.
 
-    Subclassed per server by :func:`_protocol_class` to carry its :class:`HttpLimits`, since
+    Subclassed per server by :func:`protocol_class` to carry its :class:`HttpLimits`, since
     uvicorn builds protocols itself from a class.
     """
 
@@ -133,7 +134,7 @@ class _GuardedH11Protocol(H11Protocol):
         self._disarm_head_timer_if_head_arrived()
 
 
-def _protocol_class(limits: HttpLimits) -> type[_GuardedH11Protocol]:
+def protocol_class(limits: HttpLimits) -> type[_GuardedH11Protocol]:
     class GuardedH11Protocol(_GuardedH11Protocol):
         pass
 
@@ -183,7 +184,9 @@ def build_http_app(server: MCPServer[Any], settings: Settings) -> ASGIApp:
     )
     app = server.streamable_http_app(streamable_http_path=MCP_PATH, transport_security=security)
     token = settings.http_token.get_secret_value()
-    return Dashboard(BearerAuth(app, token), token, panel_html())  # GET /dashboard: the call panel
+    app = Dashboard(BearerAuth(app, token), token, panel_html())  # GET /dashboard: the call panel
+    # Vapi cannot send the MCP token: the webhook route (when configured) sits in front, with its own credential.
+    return with_webhook_route(app, getattr(server, "state", None))
 
 
 def build_http_server(
@@ -198,7 +201,7 @@ def build_http_server(
         log_level="warning",
         lifespan="on",
         access_log=False,
-        http=_protocol_class(limits),
+        http=protocol_class(limits),
         ws="none",  # nothing here speaks WebSocket; an upgrade request is served as plain HTTP
         timeout_keep_alive=limits.keep_alive_s,
     )

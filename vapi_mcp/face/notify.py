@@ -211,6 +211,7 @@ class ResourceObserver:
             "audio-summary": uris.audio_summary,
             "transcript": uris.transcript,
             "recording": uris.recording,
+            "report": f"{uris.call}/report",
         }
         for aspect in aspects:
             self.notifier.resource_changed(by_aspect[aspect])

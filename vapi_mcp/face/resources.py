@@ -1,4 +1,4 @@
-"""The MCP resources: every supervised call's state, events, audio summary, transcript and recording.
+"""The MCP resources: every supervised call's state, events, audio summary, transcript, recording and report.
 
 Handlers are ``async`` on purpose: the SDK runs a synchronous resource function in a worker
 thread, where it would read an event log or flush a recording while the event loop appends to
@@ -7,6 +7,7 @@ them. On the loop, a read sees a consistent log. Each handler is one supervisor 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from mcp.server import MCPServer
@@ -71,6 +72,14 @@ def register_resources(server: MCPServer[Any], state: AppState) -> None:
         """The latest minutes of the call's stereo recording (customer left, assistant right) as WAV."""
         with resource_errors():
             return state.require().recording(call_id)
+
+    @server.resource(
+        "vapi://calls/{call_id}/report", name="call-report", title="End-of-call report", mime_type="application/json"
+    )
+    async def report_resource(call_id: str) -> str:
+        """Vapi's end-of-call report (summary, analysis, cost, recording URLs), once a webhook brought it."""
+        with resource_errors():
+            return json.dumps(state.require().report(call_id))
 
     @server.completion()
     async def complete(ref: Any, argument: Any, context: Any) -> Completion | None:

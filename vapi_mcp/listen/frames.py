@@ -38,6 +38,7 @@ __all__ = [
     "TextFrame",
     "TranscriptFrame",
     "parse_text_frame",
+    "read_transcript",
 ]
 
 MAX_TEXT_FRAME = 1 << 20
@@ -234,6 +235,17 @@ def _parse(text: object) -> TextFrame:
         return MessageFrame(kind, {"type": kind, "truncated": True, "size": size})
     # Vapi's messages carry the call object, monitor URLs included: what is stored must hold no capability.
     return MessageFrame(kind, cast(dict[str, Any], scrub(obj)))
+
+
+def read_transcript(obj: dict[str, Any]) -> TranscriptFrame | None:
+    """A transcript message already parsed (a webhook's ``message``), read by the listen socket's rules."""
+    kind = obj.get("type")
+    if not isinstance(kind, str):
+        return None
+    try:
+        return _transcript(kind, obj)
+    except Exception:  # remote input, as in parse_text_frame
+        return None
 
 
 def _decode(text: object) -> tuple[str, int] | MalformedFrame:

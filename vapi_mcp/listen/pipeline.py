@@ -67,8 +67,12 @@ class AudioPipeline:
         silence_threshold_s: float = 2.0,
         block_s: float = 1.0,
         on_audio: Callable[[], None] | None = None,
+        accept_transcript: Callable[[str, str, bool], bool] | None = None,
     ) -> None:
         self.call_id = call_id
+        # Asked (role, text, final) before a transcript frame is logged: the supervisor's dedupe, when the
+        # same transcript also arrives by webhook (DESIGN §12).
+        self.accept_transcript = accept_transcript
         self.log = log_
         self.recording_path = recording_path
         self.silence_threshold_s = silence_threshold_s
@@ -138,6 +142,9 @@ class AudioPipeline:
             else:
                 self._configure(AudioFormat(sample_rate=frame.sample_rate, channels=frame.channels))
         elif isinstance(frame, TranscriptFrame):
+            accept = self.accept_transcript
+            if accept is not None and not accept(frame.role, frame.text, frame.final):
+                return
             self.log.append("transcript", {"role": frame.role, "text": frame.text, "final": frame.final})
         elif isinstance(frame, MessageFrame):
             if frame.type not in _SUPPRESSED_MESSAGES:

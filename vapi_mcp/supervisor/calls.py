@@ -11,6 +11,7 @@ from typing import Any
 from vapi_mcp.listen.events import EventLog
 from vapi_mcp.listen.pipeline import AudioPipeline
 from vapi_mcp.supervisor.alerts.fleet import CallAlerts
+from vapi_mcp.supervisor.gate import TranscriptGate
 from vapi_mcp.supervisor.transcript import TranscriptCache
 from vapi_mcp.supervisor.views import CallInfo, ListenState, resource_uris
 from vapi_mcp.vapi import Call
@@ -40,6 +41,11 @@ class SupervisedCall:
     """Vapi's end-of-call report (scrubbed), once a webhook brought it; kept in the call's snapshot."""
     conversation: list[dict[str, Any]] | None = None
     """Vapi's latest conversation (scrubbed), once a webhook brought it; kept in the call's snapshot."""
+    # What else webhooks brought (DESIGN §12): when a status last came that way (monotonic), and the latest
+    # status message's timestamp (ordering).
+    webhook_status_at: float | None = None
+    webhook_status_stamp: float | None = None
+    gate: TranscriptGate = field(default_factory=TranscriptGate)
 
     @property
     def call_id(self) -> str:

@@ -24,6 +24,7 @@ from vapi_mcp.errors import (
     InvalidInput,
     ReadOnlyMode,
     RecordingUnavailable,
+    ReportUnavailable,
     VapiMcpError,
 )
 from vapi_mcp.listen.events import CallEvent, EventLog
@@ -40,6 +41,7 @@ from vapi_mcp.supervisor.listening import Listening
 from vapi_mcp.supervisor.observer import EVENT_ASPECTS, CallObserver, NullObserver
 from vapi_mcp.supervisor.reading import page_view, wait_for_event, wait_on_log
 from vapi_mcp.supervisor.recovery import Recovery, RecoveryReport
+from vapi_mcp.supervisor.transcript import conversation_text
 from vapi_mcp.supervisor.views import (
     AlertRulesView,
     AudioSummary,
@@ -49,6 +51,7 @@ from vapi_mcp.supervisor.views import (
     ListenResult,
     WaitResult,
 )
+from vapi_mcp.supervisor.webhooks import WebhookIntake
 from vapi_mcp.vapi import Call, Control, ControlMessage, EndCall, VapiClient
 from vapi_mcp.vapi.models import ControlAction, TransferMode
 
@@ -90,6 +93,14 @@ class CallSupervisor:
         self.archive = CallArchive(store)  # the calls on disk that memory does not hold (DESIGN §13)
         self.recovery = Recovery(
             settings, client, store, self.archive, self._listening, register=self._register, held=self._calls.keys
+        )
+        self.webhooks = WebhookIntake(
+            settings,
+            calls=self._calls,
+            register=self._register,
+            update=self._update,
+            listen=self._start_listening,
+            observer=self.observer,
         )
 
     async def recover(self) -> RecoveryReport:
@@ -449,9 +460,19 @@ class CallSupervisor:
         return AudioSummary(**dict(measured), listen_state=sup.listen_state)
 
     def transcript(self, call_id: str) -> str:
-        """Final transcript lines, read back from the event log (the journal keeps them all)."""
+        """The best transcript there is: Vapi's own conversation when a webhook brought it, else the final
+        transcript lines read back from the event log (the journal keeps them all)."""
         sup = self.supervised(call_id)
+        if sup.conversation is not None:
+            return conversation_text(sup.conversation)
         return sup.transcript.read(sup.log)
+
+    def report(self, call_id: str) -> dict[str, Any]:
+        """Vapi's end-of-call report for the call (scrubbed), once a webhook brought it."""
+        sup = self.supervised(call_id)
+        if sup.report is None:
+            raise ReportUnavailable(call_id)
+        return sup.report
 
     def recording(self, call_id: str) -> bytes:
         """The latest ``recording_resource_s`` of the call's WAV recording."""

@@ -171,6 +171,7 @@ class Listening:
             recording_path=recording,
             silence_threshold_s=self.settings.silence_threshold_s,
             on_audio=functools.partial(self._audio_analysed, sup),
+            accept_transcript=sup.gate.accept_listen,
         )
 
     async def _run_session(self, sup: SupervisedCall) -> None:

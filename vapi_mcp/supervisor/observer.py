@@ -11,7 +11,7 @@ from typing import Literal, Protocol
 
 __all__ = ["EVENT_ASPECTS", "Aspect", "CallObserver", "NullObserver"]
 
-Aspect = Literal["call", "events", "audio-summary", "transcript", "recording"]
+Aspect = Literal["call", "events", "audio-summary", "transcript", "recording", "report"]
 """Which view of one call changed: each maps to one resource of that call."""
 
 
@@ -55,5 +55,6 @@ EVENT_ASPECTS: dict[str, tuple[Aspect, ...]] = {
     "speech.stopped": ("events", "audio-summary"),
     "silence": ("events", "audio-summary"),
     "overlap": ("events", "audio-summary"),
+    "call.report": ("events", "report"),
 }
 """Which views an event of each type changes; any other type changes the event log only."""

@@ -3,10 +3,27 @@
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 from vapi_mcp.listen.events import EventLog
 
-__all__ = ["TranscriptCache"]
+__all__ = ["TranscriptCache", "conversation_text"]
+
+_SPEAKERS = {"user": "customer", "customer": "customer", "bot": "assistant", "assistant": "assistant"}
+
+
+def conversation_text(messages: list[dict[str, Any]]) -> str:
+    """Vapi's conversation (``conversation-update`` / the report's ``artifact.messages``) as 'role: text' lines.
+
+    System prompts and tool calls are left out: the transcript is what was said.
+    """
+    lines: list[str] = []
+    for item in messages:
+        speaker = _SPEAKERS.get(str(item.get("role")))
+        text = item.get("message", item.get("content"))
+        if speaker is not None and isinstance(text, str) and text.strip():
+            lines.append(f"{speaker}: {text}\n")
+    return "".join(lines)
 
 
 class TranscriptCache:
