@@ -45,6 +45,7 @@ class SupervisedCall:
     # status message's timestamp (ordering).
     webhook_status_at: float | None = None
     webhook_status_stamp: float | None = None
+    polled_at: float = 0.0  # when the status poller last read this call (monotonic)
     gate: TranscriptGate = field(default_factory=TranscriptGate)
 
     @property

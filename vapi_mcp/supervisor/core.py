@@ -39,6 +39,7 @@ from vapi_mcp.supervisor.archive import CallArchive
 from vapi_mcp.supervisor.calls import LISTENABLE, SupervisedCall, call_info
 from vapi_mcp.supervisor.listening import Listening
 from vapi_mcp.supervisor.observer import EVENT_ASPECTS, CallObserver, NullObserver
+from vapi_mcp.supervisor.polling import StatusPoller
 from vapi_mcp.supervisor.reading import page_view, wait_for_event, wait_on_log
 from vapi_mcp.supervisor.recovery import Recovery, RecoveryReport
 from vapi_mcp.supervisor.transcript import conversation_text
@@ -81,6 +82,15 @@ class CallSupervisor:
         self.alerts = FleetAlerts(
             alert_defaults(settings), Inbox(store.open_inbox_journal()), tasks, on_inbox=self.observer.inbox_changed
         )
+        self._poller = StatusPoller(
+            settings,
+            tasks,
+            client=client,
+            calls=self._calls,
+            update=self._update,
+            refresh=self.refresh,
+            on_gone=lambda sup: self._listening.unwatch(sup),
+        )
         self._listening = Listening(
             settings,
             tasks,
@@ -88,6 +98,7 @@ class CallSupervisor:
             observer=self.observer,
             recording_path=store.recording_path,
             on_audio=self._audio_analysed,
+            wake_poller=self._poller.wake,
         )
         self._tasks = tasks
         self.archive = CallArchive(store)  # the calls on disk that memory does not hold (DESIGN §13)

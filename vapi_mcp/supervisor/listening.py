@@ -1,8 +1,9 @@
 """Listening: the supervisor's background work, in the task group it is given.
 
-For every supervised call it runs a gentle status poller (``GET /call/{id}``, backing off on
-429) until the call ends, and, when listening is wanted, a ListenSession that starts once the
-call is in progress. ``start``/``stop`` return at once; the work happens in the task group.
+Every supervised call is watched by the fleet's status poller (:mod:`~vapi_mcp.supervisor.polling`:
+one request per interval for all of them) until it ends, and, when listening is wanted, has a
+ListenSession that starts once the call is in progress. ``start``/``stop`` return at once; the work
+happens in the task group.
 Shutdown cancels the group: sockets close, recordings and journals are flushed.
 
 ``listen/`` is handed callbacks (state changes, "is the call over?", "audio arrived") and never
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +21,7 @@ from pathlib import Path
 import anyio
 import anyio.abc
 
-from vapi_mcp.errors import CallNotFound, ControlUnavailable, VapiError, VapiRateLimited
+from vapi_mcp.errors import ControlUnavailable, VapiError
 from vapi_mcp.listen.pipeline import AudioPipeline
 from vapi_mcp.listen.session import ListenSession, SessionState
 from vapi_mcp.settings import Settings
@@ -39,7 +39,7 @@ Refresh = Callable[[str], Awaitable[object]]
 
 @dataclass
 class _CallTasks:
-    poller: anyio.CancelScope | None = None
+    watched: bool = False  # the status poller reads it until it ends
     listener: anyio.CancelScope | None = None
     status_changed: anyio.Event = field(default_factory=anyio.Event)
 
@@ -55,9 +55,11 @@ class Listening:
         refresh: Refresh,
         observer: CallObserver,
         recording_path: Callable[[str], Path],
+        wake_poller: Callable[[], None],
         on_audio: Callable[[SupervisedCall], None] | None = None,
     ) -> None:
         self.settings = settings
+        self._wake_poller = wake_poller
         self.tasks = tasks
         self._refresh = refresh
         self._observer = observer
@@ -67,16 +69,23 @@ class Listening:
 
     @property
     def busy_calls(self) -> int:
-        """Calls with a poller or a listen session still running (0 once every call has finished)."""
+        """Calls still watched by the poller or with a listen session running (0 once every call has finished)."""
         return len(self._calls)
 
     # ------------------------------------------------------------------ public, return at once
     def watch(self, sup: SupervisedCall) -> None:
-        """Poll this call's status until it ends (idempotent)."""
+        """Have the status poller read this call until it ends (idempotent)."""
         tasks = self._calls.setdefault(sup.call_id, _CallTasks())
-        if tasks.poller is None and not sup.ended:
-            tasks.poller = anyio.CancelScope()
-            self.tasks.start_soon(self._poll, sup, tasks.poller)
+        if not sup.ended:
+            tasks.watched = True
+            self._wake_poller()
+
+    def unwatch(self, sup: SupervisedCall) -> None:
+        """The call ended or vanished: the poller is done with it."""
+        tasks = self._calls.get(sup.call_id)
+        if tasks is not None:
+            tasks.watched = False
+            self._tidy(sup.call_id, tasks)
 
     def start(self, sup: SupervisedCall) -> None:
         if sup.ended:
@@ -104,37 +113,15 @@ class Listening:
         if tasks is not None:
             tasks.status_changed.set()
             tasks.status_changed = anyio.Event()
+            if sup.ended:
+                self.unwatch(sup)
 
     def _set_state(self, sup: SupervisedCall, state: ListenState) -> None:
         sup.listen_state = state
         self._observer.call_changed(sup.call_id, ("call",))
 
-    async def _poll(self, sup: SupervisedCall, scope: anyio.CancelScope) -> None:
-        interval = self.settings.poll_interval_s
-        try:
-            with scope:
-                while not sup.ended:
-                    await anyio.sleep(interval * random.uniform(0.9, 1.1))
-                    try:
-                        await self._refresh(sup.call_id)
-                        interval = self.settings.poll_interval_s
-                    except VapiRateLimited as exc:
-                        interval = min(60.0, max(interval * 2, exc.retry_after or 0.0))
-                        log.info("call %s: status poll rate limited; next in %.1fs", sup.call_id, interval)
-                    except CallNotFound:
-                        log.warning("call %s vanished from Vapi; stop polling", sup.call_id)
-                        break
-                    except VapiError as exc:
-                        interval = min(60.0, interval * 2)
-                        log.info("call %s: status poll failed (%s); next in %.1fs", sup.call_id, exc, interval)
-        finally:
-            tasks = self._calls.get(sup.call_id)
-            if tasks is not None:
-                tasks.poller = None
-                self._tidy(sup.call_id, tasks)
-
     def _tidy(self, call_id: str, tasks: _CallTasks) -> None:
-        if tasks.poller is None and tasks.listener is None:
+        if not tasks.watched and tasks.listener is None:
             self._calls.pop(call_id, None)
 
     async def _listen(self, sup: SupervisedCall, scope: anyio.CancelScope) -> None:
