@@ -7,11 +7,10 @@ One task polls for every supervised call. Each interval it picks the calls that 
 - any other live call is due every ``poll_interval_s``.
 
 One due call is read with ``GET /call/{id}``. Several are read with ``GET /call`` filtered to the calls
-created since the oldest of them (``createdAtGe``, ``limit`` 1000): one request covers a thousand live calls.
-Vapi's list has no cursor, so a full page is followed by the next one, older than the oldest call on it
-(``createdAtLe``, duplicates dropped). A due call the list did not show (deleted, or beyond
-``MAX_PAGES``) is read by id, a few per interval. A 429 slows the whole poller down (``Retry-After``
-honoured), as the per-call pollers did one by one.
+created since the oldest of them (:func:`~vapi_mcp.vapi.listing.calls_created_since`: ``createdAtGe``,
+1,000 a page, further pages by ``createdAtLe``): one request covers a thousand live calls. A due call the
+list did not show (deleted, or beyond ``MAX_PAGES``) is read by id, a few per interval. A 429 slows the
+whole poller down (``Retry-After`` honoured), as the per-call pollers did one by one.
 """
 
 from __future__ import annotations
@@ -28,12 +27,13 @@ from vapi_mcp.errors import CallNotFound, VapiError, VapiRateLimited
 from vapi_mcp.settings import Settings
 from vapi_mcp.supervisor.calls import SupervisedCall
 from vapi_mcp.vapi import Call, VapiClient
+from vapi_mcp.vapi.listing import MAX_PAGE, calls_created_since
 
 __all__ = ["PAGE_LIMIT", "StatusPoller"]
 
 log = logging.getLogger(__name__)
 
-PAGE_LIMIT = 1000
+PAGE_LIMIT = MAX_PAGE
 """Calls per ``GET /call`` page (Vapi's maximum ``limit``)."""
 MAX_PAGES = 10
 """Pages read per interval at most; a due call beyond them is read by id."""
@@ -64,7 +64,6 @@ class StatusPoller:
         self._refresh = refresh
         self._on_gone = on_gone
         self._running = False
-        self.requests = 0  # REST requests made (diagnostics, the idle-calls bench)
 
     @property
     def running(self) -> bool:
@@ -118,7 +117,6 @@ class StatusPoller:
             await self._by_id(sup)
 
     async def _by_id(self, sup: SupervisedCall) -> None:
-        self.requests += 1
         sup.polled_at = time.monotonic()
         try:
             await self._refresh(sup.call_id)
@@ -127,33 +125,22 @@ class StatusPoller:
             self._on_gone(sup)
 
     async def _by_list(self, wanted: dict[str, SupervisedCall]) -> None:
-        """Read pages of ``GET /call`` until every wanted call was seen (found ones are removed from ``wanted``)."""
+        """Read the calls created since the oldest wanted one (found ones are removed from ``wanted``)."""
         created = [sup.call.created_at for sup in wanted.values() if sup.call.created_at]
         if not created:
             return
-        oldest = min(created)
-        upper: str | None = None
-        seen: set[str] = set()
-        for _ in range(MAX_PAGES):
-            filters = {"created_at_ge": oldest}
-            if upper is not None:
-                filters["created_at_le"] = upper
-            self.requests += 1
-            page = await self._client.list_calls(limit=PAGE_LIMIT, **filters)
-            now = time.monotonic()
-            fresh = [call for call in page if call.id not in seen]
-            for call in fresh:
-                seen.add(call.id)
-                sup = wanted.pop(call.id, None)
-                if sup is not None:
-                    sup.polled_at = now
-                    self._update(sup, _keeping_monitor(call, sup.call))
-            if not wanted or len(page) < PAGE_LIMIT or not fresh:
-                return
-            stamps = [call.created_at for call in page if call.created_at]
-            upper = min(stamps) if stamps else None
-            if upper is None:
-                return
+        listed = await calls_created_since(
+            self._client,
+            min(created),
+            page=PAGE_LIMIT,
+            max_pages=MAX_PAGES,
+            enough=lambda found: wanted.keys() <= found.keys(),
+        )
+        now = time.monotonic()
+        for call_id in [call_id for call_id in wanted if call_id in listed]:
+            sup = wanted.pop(call_id)
+            sup.polled_at = now
+            self._update(sup, _keeping_monitor(listed[call_id], sup.call))
 
 
 def _keeping_monitor(fresh: Call, known: Call) -> Call:

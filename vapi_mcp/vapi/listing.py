@@ -7,6 +7,8 @@ that share that instant are not skipped; the ones seen twice are kept once).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from vapi_mcp.vapi.client import VapiClient
 from vapi_mcp.vapi.models import Call
 
@@ -16,12 +18,18 @@ MAX_PAGE = 1000
 
 
 async def calls_created_since(
-    client: VapiClient, since: str, *, page: int = MAX_PAGE, max_pages: int = 100
+    client: VapiClient,
+    since: str,
+    *,
+    page: int = MAX_PAGE,
+    max_pages: int = 100,
+    enough: Callable[[Mapping[str, Call]], bool] | None = None,
 ) -> dict[str, Call]:
     """Every call created at ``since`` (ISO-8601) or later, by id: ``ceil(n / page)`` requests for ``n`` calls.
 
     Stops after ``max_pages`` pages (100,000 calls by default), or when a page brings nothing new (more
-    than ``page`` calls created at one instant). Raises what :meth:`VapiClient.list_calls` raises.
+    than ``page`` calls created at one instant), or as soon as ``enough(found)`` says so (the status poller
+    stops once it has seen every call it wanted). Raises what :meth:`VapiClient.list_calls` raises.
     """
     found: dict[str, Call] = {}
     filters = {"created_at_ge": since}
@@ -30,7 +38,7 @@ async def calls_created_since(
         new = [call for call in batch if call.id not in found]
         found.update((call.id, call) for call in new)
         stamps = [call.created_at for call in batch if call.created_at]
-        if len(batch) < page or not new or not stamps:
+        if len(batch) < page or not new or not stamps or (enough is not None and enough(found)):
             break
         filters["created_at_le"] = min(stamps)
     return found
