@@ -169,3 +169,18 @@ def test_restart_bench_quick_run_resumes_every_call() -> None:
     result = json.loads(proc.stdout.splitlines()[-1].removeprefix("RESULT "))
     assert result["calls"] == 2 and result["covered"] is True
     assert 0 < result["start_s"] <= result["listed_s"] <= result["resumed_s"]
+
+
+# ============================================================================================== idle_calls
+
+
+@pytest.mark.parametrize("webhooks", [False, True])
+def test_idle_calls_quick_run_polls_once_per_interval_or_not_at_all(webhooks: bool) -> None:
+    """The idle-calls bench, tiny: 20 open calls, a 4 s window; one list request per interval, none by webhook."""
+    proc = _run("--quick", *(["--webhooks"] if webhooks else []), module="bench.idle_calls", timeout=90)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert lines[-1].startswith("RESULT ") and "idle calls" in lines[0]
+    result = json.loads(lines[-1].removeprefix("RESULT "))
+    assert result["calls"] == result["live_calls"] == 20
+    assert result["requests_per_interval"] <= (0 if webhooks else 1.5)  # per-call polling would be 20

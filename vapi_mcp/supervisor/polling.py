@@ -2,8 +2,8 @@
 
 One task polls for every supervised call. Each interval it picks the calls that are due:
 
-- a call whose status comes by webhook is due only as a slow safety net, ``webhook_poll_s`` (≥ 30 s) after
-  the last status it heard of (by webhook or poll);
+- a call whose status comes by webhook is due only as a slow safety net: in a round every
+  ``webhook_poll_s`` (≥ 30 s), when its last news (by webhook or poll) is at least that old;
 - any other live call is due every ``poll_interval_s``.
 
 One due call is read with ``GET /call/{id}``. Several are read with ``GET /call`` filtered to the calls
@@ -64,6 +64,7 @@ class StatusPoller:
         self._refresh = refresh
         self._on_gone = on_gone
         self._running = False
+        self._round_at = time.monotonic()  # the last safety-net round over the calls fed by webhooks
 
     @property
     def running(self) -> bool:
@@ -76,13 +77,23 @@ class StatusPoller:
             self.tasks.start_soon(self._run)
 
     def due(self, now: float) -> list[SupervisedCall]:
-        """The live calls whose status should be read now."""
+        """The live calls whose status should be read now.
+
+        Calls fed by webhooks are checked in rounds, every ``webhook_poll_s``, all of them in one request: each
+        one whose last news is at least that old. Checked one by one as each came due, a thousand such calls
+        would have cost a request almost every interval.
+        """
         slow = self.settings.webhook_poll_s
+        round_due = now - self._round_at >= slow
+        if round_due:
+            self._round_at = now
         due: list[SupervisedCall] = []
         for sup in self._calls.values():
             if sup.ended:
                 continue
-            if sup.webhook_status_at is None or now - max(sup.webhook_status_at, sup.polled_at) >= slow:
+            if sup.webhook_status_at is None:
+                due.append(sup)
+            elif round_due and now - max(sup.webhook_status_at, sup.polled_at) >= slow:
                 due.append(sup)
         return due
 
