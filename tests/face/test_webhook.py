@@ -91,6 +91,9 @@ async def test_an_inbound_call_is_supervised_and_listened_to_with_no_tool_call(
             await until(lambda: sup.supervisor.calls[call_id].listen_state in ("connected", "closed"))
             await wait_status(sup.client, call_id, "ended")
             events = await events_of(sup, call_id)
+            inbox = await call_ok(sup.client, "get_call_events", {"types": ["call.added", "call.ended"]})
+        announced = [e for e in inbox["events"] if e["data"].get("call_id") == call_id]
+        assert [e["type"] for e in announced] == ["call.added", "call.ended"]  # as attach_call announces a call
         info = await call_ok(sup.client, "get_call", {"call_id": call_id})
         assert info["type"] == "inboundPhoneCall" and info["supervised"]
         assert "listen.connected" in [e["type"] for e in events]

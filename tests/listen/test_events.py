@@ -87,7 +87,7 @@ def test_clock_in_another_zone_or_naive_is_written_as_utc() -> None:
 
 
 def test_any_type_is_accepted_and_known_types_are_listed() -> None:
-    assert "transcript" in EVENT_TYPES and "vapi.message" in EVENT_TYPES and len(set(EVENT_TYPES)) == 13
+    assert "transcript" in EVENT_TYPES and "vapi.message" in EVENT_TYPES and len(set(EVENT_TYPES)) == 15
     assert EventLog("c").append("custom.thing", {"a": 1}).type == "custom.thing"
 
 

@@ -53,8 +53,11 @@ EVENT_TYPES: tuple[str, ...] = (
     "control.sent",
     "vapi.message",
     "alert",
+    "speech.update",
+    "call.report",
 )
-"""The types vapi-mcp emits (DESIGN §6). The log accepts any type string; this is documentation."""
+"""The types vapi-mcp emits (DESIGN §6; webhooks add ``vapi.<type>`` for some of Vapi's messages, §12).
+The log accepts any type string; this is documentation."""
 
 DEFAULT_WINDOW = 256
 """Events kept in memory per call: the journal holds them all, so this only serves live readers (and bounds RAM)."""
