@@ -21,7 +21,7 @@ from mcp.types import ResourceListChangedNotification
 
 from tests.helpers import call_ok, create_call, read_json, wait_status
 from tests.webhooks import SECRET, Receiver, receiving, supervised, until, webhook_options
-from vapi_mcp.emulator import Emulator, EmulatorOptions
+from vapi_mcp.emulator import Emulator, EmulatorOptions, running_emulator
 
 
 @pytest.fixture
@@ -197,3 +197,18 @@ async def test_a_dead_or_slow_user_server_gets_vapi_an_error(emulator: Emulator,
             body = json.dumps({"message": {"type": "tool-calls"}}).encode()
             dead = await http.post(sup.url, content=body, headers={"X-Vapi-Secret": SECRET})
             assert dead.status_code == 502
+
+
+async def test_a_line_heard_on_the_listen_socket_and_by_webhook_is_logged_once(tmp_path: Path) -> None:
+    options = webhook_options(scenario="support-call", time_scale=4.0)
+    async with running_emulator(options) as emulator, supervised(emulator, tmp_path) as sup:
+        with anyio.fail_after(30):
+            call_id = await create_call(sup.client, listen=True)
+            await wait_status(sup.client, call_id, "ended")
+            await until(lambda: any(d.type == "end-of-call-report" for d in emulator.webhook_deliveries))
+            events = await events_of(sup, call_id)
+        finals = [
+            (e["data"]["role"], e["data"]["text"]) for e in events if e["type"] == "transcript" and e["data"]["final"]
+        ]
+        assert len(finals) == len(set(finals)) == 5
+        assert sup.supervisor.calls[call_id].gate.duplicates >= 1  # both sources carried lines: one copy dropped
