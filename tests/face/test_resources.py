@@ -165,7 +165,7 @@ async def test_every_resource_is_read_on_the_event_loop(settings: Settings) -> N
     manager = server._resource_manager  # pyright: ignore[reportPrivateUsage]  # no public list of handlers
     static = [r for r in manager._resources.values() if hasattr(r, "fn")]  # pyright: ignore[reportPrivateUsage]  # not the panel's ui:// text
     handlers = [t.fn for t in manager.list_templates()] + [r.fn for r in static]  # pyright: ignore[reportAttributeAccessIssue]
-    assert len(handlers) == 7
+    assert len(handlers) == 8
     assert all(inspect.iscoroutinefunction(fn) for fn in handlers), [
         fn for fn in handlers if not inspect.iscoroutinefunction(fn)
     ]
