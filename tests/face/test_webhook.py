@@ -212,3 +212,26 @@ async def test_a_line_heard_on_the_listen_socket_and_by_webhook_is_logged_once(t
         ]
         assert len(finals) == len(set(finals)) == 5
         assert sup.supervisor.calls[call_id].gate.duplicates >= 1  # both sources carried lines: one copy dropped
+
+
+async def test_on_the_http_transport_the_route_sits_beside_mcp(emulator: Emulator, tmp_path: Path) -> None:
+    from tests.conftest import make_settings
+    from vapi_mcp.face import create_server
+    from vapi_mcp.face.http import build_http_server
+
+    token = "http-token-for-tests-0123456789abcdef"
+    settings = make_settings(emulator, tmp_path / "data", http_token=token, webhook_secret=SECRET)
+    server = build_http_server(create_server(settings), settings, "127.0.0.1", 0)
+    body = b'{"message": {"type": "hang"}}'
+    async with anyio.create_task_group() as tg, httpx2.AsyncClient() as http:
+        tg.start_soon(server.serve)
+        with anyio.fail_after(20):
+            while not server.started:
+                await anyio.sleep(0.01)
+            base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+            ok = await http.post(f"{base}/vapi/webhook", content=body, headers={"X-Vapi-Secret": SECRET})
+            assert (ok.status_code, ok.json()) == (200, {})
+            assert (await http.post(f"{base}/vapi/webhook", content=body)).status_code == 401
+            mcp = await http.post(f"{base}/mcp", content=b"{}", headers={"X-Vapi-Secret": SECRET})
+            assert mcp.status_code == 401  # the MCP endpoint still wants its own token
+        server.should_exit = True
