@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +63,7 @@ class Supervised:
 @asynccontextmanager
 async def supervised(
     emulator: Emulator, tmp_path: Path, *, message_handler: Callable[..., Any] | None = None, **overrides: Any
-) -> AsyncIterator[Supervised]:
+) -> AsyncGenerator[Supervised]:
     """The server (SDK client in memory) with ``POST /vapi/webhook`` on a loopback port the emulator posts to."""
     values: dict[str, Any] = {"webhook_secret": SECRET, **overrides}
     settings = make_settings(emulator, tmp_path / "data", **values)
@@ -131,7 +131,7 @@ class Receiver:
 
 
 @asynccontextmanager
-async def receiving(receiver: Receiver | None = None) -> AsyncIterator[Receiver]:
+async def receiving(receiver: Receiver | None = None) -> AsyncGenerator[Receiver]:
     """Serve a :class:`Receiver` on a free loopback port for the block."""
     receiver = receiver or Receiver()
     config = uvicorn.Config(receiver, host="127.0.0.1", port=0, log_config=None, lifespan="off", access_log=False)

@@ -185,7 +185,7 @@ async def test_forwarding_returns_the_user_server_s_answer(emulator: Emulator, t
 
 async def test_a_dead_or_slow_user_server_gets_vapi_an_error(emulator: Emulator, tmp_path: Path) -> None:
     async with receiving(Receiver(delay_s=3.0)) as slow:
-        overrides = {"webhook_forward_url": slow.url, "webhook_forward_timeout_s": 0.3}
+        overrides: dict[str, Any] = {"webhook_forward_url": slow.url, "webhook_forward_timeout_s": 0.3}
         async with supervised(emulator, tmp_path, **overrides) as sup, httpx2.AsyncClient() as http:
             with anyio.fail_after(20):
                 call_id = await create_call(sup.client)
