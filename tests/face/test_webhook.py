@@ -235,3 +235,20 @@ async def test_on_the_http_transport_the_route_sits_beside_mcp(emulator: Emulato
             mcp = await http.post(f"{base}/mcp", content=b"{}", headers={"X-Vapi-Secret": SECRET})
             assert mcp.status_code == 401  # the MCP endpoint still wants its own token
         server.should_exit = True
+
+
+async def test_duplicate_and_out_of_order_deliveries_are_logged_once_in_order(tmp_path: Path) -> None:
+    options = webhook_options(webhook_duplicates=True, webhook_out_of_order=True)
+    async with running_emulator(options) as emulator, supervised(emulator, tmp_path) as sup:
+        with anyio.fail_after(30):
+            call_id = await create_call(sup.client)
+            await until(lambda: any(d.type == "end-of-call-report" for d in emulator.webhook_deliveries))
+            await until(lambda: sup.supervisor.calls[call_id].report is not None)
+            events = await events_of(sup, call_id)
+    delivered = [d.type for d in emulator.webhook_deliveries]
+    assert delivered.count("end-of-call-report") == 2 and delivered.count("status-update") == 6
+    statuses = [e["data"]["status"] for e in events if e["type"] == "call.status"]
+    assert statuses[-1] == "ended" and len(statuses) == len(set(statuses))  # no status twice, none after ended
+    finals = [e["data"]["text"] for e in events if e["type"] == "transcript" and e["data"]["final"]]
+    assert sorted(finals) == ["Hello, how can I help?", "Just checking my balance."]
+    assert [e["type"] for e in events].count("call.report") == 1
