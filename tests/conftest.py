@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -69,3 +71,46 @@ def captured_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptur
     """Every log record at DEBUG, for secret-leak checks."""
     with caplog.at_level(logging.DEBUG):
         yield caplog
+
+
+REDIS_URL = os.environ.get("VAPI_MCP_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
+REDIS_HOWTO = (
+    "start one with: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no "
+    "(or point VAPI_MCP_TEST_REDIS_URL at one); .ci/run starts it for you"
+)
+
+
+def _redis_answers(url: str) -> bool:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)  # pyright: ignore[reportUnknownMemberType]
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def redis_prefix(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A Redis URL that answers, and a key prefix of this test's own (deleted afterwards; never FLUSHALL).
+
+    Without Redis the test skips with how to start one, except in CI (``CI=true``), where it fails loudly.
+    """
+    import redis
+
+    if not _redis_answers(REDIS_URL):
+        message = f"the replica tests need a Redis server at {REDIS_URL}: {REDIS_HOWTO}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    prefix = f"vapi-mcp-test-{secrets.token_hex(4)}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)  # pyright: ignore[reportUnknownMemberType]
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

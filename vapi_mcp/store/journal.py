@@ -23,7 +23,7 @@ from typing import IO, Any, cast
 from vapi_mcp.store.base import JournalScan
 from vapi_mcp.store.files import open_private
 
-__all__ = ["JsonlJournal"]
+__all__ = ["JsonlJournal", "parse_record"]
 
 logger = logging.getLogger(__name__)
 
@@ -158,10 +158,13 @@ def _type_in(obj: dict[str, Any], types: frozenset[str]) -> bool:
 
 def _parse_line(line: bytes) -> dict[str, Any] | None:
     """A journal line as a dict, or None if torn or corrupt (such lines are skipped, never fatal)."""
-    if not line.endswith(b"\n"):
-        return None
+    return parse_record(line) if line.endswith(b"\n") else None
+
+
+def parse_record(raw: bytes | str) -> dict[str, Any] | None:
+    """An event record (``{"seq": int, …}``) from its JSON text, or None if it is not one."""
     try:
-        obj = json.loads(line)
+        obj = json.loads(raw)
     except ValueError:
         return None
     if not isinstance(obj, dict):

@@ -1,0 +1,85 @@
+"""Leases: exactly one replica listens to each call.
+
+A lease is one key per call holding the owner's replica id, set with ``SET NX PX`` (only if nobody holds it,
+expiring after ``ttl_ms``). The owner renews it well before it expires; a replica that dies stops renewing,
+the key expires, and another replica's ``SET NX`` takes it. Renewing and releasing compare the holder first
+(a Lua script each), so a replica never extends or deletes a lease another replica has taken meanwhile.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vapi_mcp.store.shared.link import REDIS_ERRORS, RedisLink
+
+__all__ = ["DEFAULT_TTL_MS", "Leases"]
+
+DEFAULT_TTL_MS = 6000
+"""A dead owner's lease expires within this; with a scan every ``ttl/4`` another replica takes it within ~8 s."""
+
+# 1: still ours (renewed) or free and taken again (after a Redis restart lost it); 0: someone else's.
+_RENEW = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class Leases:
+    """The listen leases of every call, as seen by one replica (``link.replica``)."""
+
+    def __init__(self, link: RedisLink, *, ttl_ms: int = DEFAULT_TTL_MS) -> None:
+        self.link = link
+        self.ttl_ms = ttl_ms
+        self._renew: Any = link.aio.register_script(_RENEW)  # pyright: ignore[reportUnknownMemberType]
+        self._release: Any = link.aio.register_script(_RELEASE)  # pyright: ignore[reportUnknownMemberType]
+
+    def key(self, call_id: str) -> str:
+        return self.link.key("lease", call_id)
+
+    async def acquire(self, call_id: str) -> bool:
+        """Take the lease if nobody holds it."""
+        return bool(await self.link.aio.set(self.key(call_id), self.link.replica, nx=True, px=self.ttl_ms))
+
+    async def renew(self, call_ids: list[str]) -> dict[str, bool]:
+        """Renew the leases this replica holds, in one round trip: which are still (or again) ours."""
+        if not call_ids:
+            return {}
+        pipe = self.link.aio.pipeline(transaction=False)
+        for call_id in call_ids:
+            await self._renew(keys=[self.key(call_id)], args=[self.link.replica, self.ttl_ms], client=pipe)
+        results = await pipe.execute()
+        return {call_id: bool(ok) for call_id, ok in zip(call_ids, results, strict=True)}
+
+    async def release(self, call_id: str) -> bool:
+        """Give the lease up if it is still ours (compare-and-delete)."""
+        return bool(await self._release(keys=[self.key(call_id)], args=[self.link.replica]))
+
+    async def owner(self, call_id: str) -> str | None:
+        holder = await self.link.aio.get(self.key(call_id))
+        return _text(holder)
+
+    def owner_now(self, call_id: str) -> str | None:
+        """The holder, from the synchronous path; None when free or when Redis does not answer."""
+        try:
+            return _text(self.link.sync.get(self.key(call_id)))
+        except REDIS_ERRORS as exc:
+            self.link.failed("reading a lease", exc)
+            return None
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
