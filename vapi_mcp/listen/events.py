@@ -165,12 +165,15 @@ class EventLog:
         self._window.append(event)
         if self._journal is not None:
             self._journal.append(seq, at, type_text, text)
+        self._tell(event)
+        return event
+
+    def _tell(self, event: CallEvent) -> None:
         for listener in self._listeners:
             try:
                 listener(event)
             except Exception:
-                logger.exception("event listener failed on %s event %d of call %s", type, seq, self.call_id)
-        return event
+                logger.exception("event listener failed on %s event %d of call %s", event.type, event.seq, self.call_id)
 
     # ------------------------------------------------------------------ listeners
 
