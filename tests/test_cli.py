@@ -133,7 +133,13 @@ def test_server_json_is_a_valid_registry_manifest() -> None:
     read = set(re.findall(r'"(VAPI_[A-Z_]+)"', (ROOT / "vapi_mcp" / "settings.py").read_text()))
     assert read == set(declared), "server.json must declare exactly the variables the server reads"
     secrets = {name for name, var in declared.items() if var.get("isSecret")}
-    assert secrets == {"VAPI_API_KEY", "VAPI_PUBLIC_KEY", "VAPI_MCP_HTTP_TOKEN", "VAPI_MCP_WEBHOOK_SECRET"}
+    assert secrets == {
+        "VAPI_API_KEY",
+        "VAPI_PUBLIC_KEY",
+        "VAPI_MCP_HTTP_TOKEN",
+        "VAPI_MCP_WEBHOOK_SECRET",
+        "VAPI_MCP_REDIS_URL",
+    }
     readme = (ROOT / "README.md").read_text()
     assert f"mcp-name: {manifest['name']}" in readme
 

@@ -93,3 +93,18 @@ def test_confirm_setting() -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({"VAPI_MCP_CONFIRM": "sometimes"})
     assert "VAPI_MCP_CONFIRM" in str(caught.value)
+
+
+def test_replica_settings_from_the_environment() -> None:
+    env = {"VAPI_MCP_REDIS_URL": "redis://:hunter2-password@10.0.0.5:6379/0", "VAPI_MCP_REPLICA_ID": "r7"}
+    settings = Settings.from_env(env)
+    assert settings.redis_url is not None and settings.replica_id == "r7"
+    assert "hunter2" not in repr(settings)
+    assert "redis://:hunter2-password@10.0.0.5:6379/0" in settings.secrets(), "redacted from logs"
+    assert Settings.from_env({}).redis_url is None, "without it: the embedded default"
+
+
+def test_a_redis_url_that_is_not_one_is_refused_without_quoting_it() -> None:
+    with pytest.raises(ConfigError, match="VAPI_MCP_REDIS_URL must start with redis://") as info:
+        Settings.from_env({"VAPI_MCP_REDIS_URL": "http://secret-host:6379"})
+    assert "secret-host" not in str(info.value)

@@ -171,9 +171,11 @@ class CallNotSupervisable(VapiMcpError):
 class RecordingUnavailable(VapiMcpError):
     hint = "Recordings exist only for calls this server listened to with VAPI_MCP_RECORD on; start_listening."
 
-    def __init__(self, call_id: str) -> None:
-        super().__init__(f"call {call_id!r} has no recording")
+    def __init__(self, call_id: str, *, owner: str | None = None) -> None:
+        where = f" here: replica {owner!r} recorded it (its data dir holds the WAV)" if owner else ""
+        super().__init__(f"call {call_id!r} has no recording{where}")
         self.call_id = call_id
+        self.owner = owner
 
 
 class ReportUnavailable(VapiMcpError):

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -94,6 +96,11 @@ def _fleet_values(env: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
+def default_replica_id() -> str:
+    """This process's name among replicas: host, pid and a random tail (a restarted replica is a new one)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
 def _split_list(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
@@ -113,13 +120,22 @@ _ENV_NAMES = {
 }
 
 
+_REPLICA_ENV = {
+    "redis_url": "VAPI_MCP_REDIS_URL",
+    "redis_prefix": "VAPI_MCP_REDIS_PREFIX",
+    "replica_id": "VAPI_MCP_REPLICA_ID",
+    "lease_ttl_s": "VAPI_MCP_LEASE_TTL_S",
+}
+"""Replica settings (DESIGN §13) taken from the environment as they are; pydantic checks them."""
+
+
 def _describe(exc: ValidationError) -> str:
     """One line per problem, naming the setting; never the value (it may be a secret)."""
     problems: list[str] = []
     for error in exc.errors(include_input=False, include_url=False):
         field = ".".join(str(part) for part in error["loc"])
         message = str(error["msg"]).removeprefix("Value error, ")
-        name = _ENV_NAMES.get(field, field)
+        name = _ENV_NAMES.get(field) or _REPLICA_ENV.get(field, field)
         problems.append(message if name in message else f"{name}: {message}")
     return "; ".join(problems)
 
@@ -160,6 +176,11 @@ class Settings(BaseModel):
     webhook_forward_timeout_s: float = Field(default=20.0, gt=0, le=120)
     auto_attach: bool = True
     webhook_poll_s: float = Field(default=30.0, ge=30, le=3600)
+    # Replicas (DESIGN §13): the URL may hold a password, hence a secret.
+    redis_url: SecretStr | None = None
+    redis_prefix: str = Field(default="vapi-mcp:", min_length=1, max_length=100)
+    replica_id: str = Field(default_factory=default_replica_id, min_length=1, max_length=100)
+    lease_ttl_s: float = Field(default=6.0, ge=1.0, le=60.0)
 
     @field_validator("base_url")
     @classmethod
@@ -219,6 +240,13 @@ class Settings(BaseModel):
             )
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("VAPI_MCP_REDIS_URL must start with redis://, rediss:// or unix://")
+        return value
+
     @field_validator("transfer_allowlist")
     @classmethod
     def _check_allowlist(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -252,6 +280,7 @@ class Settings(BaseModel):
             values["allowed_hosts"] = LOOPBACK_HOSTS + _split_list(env["VAPI_MCP_ALLOWED_HOSTS"])
         if env.get("VAPI_MCP_RETENTION_DAYS"):
             values["retention_days"] = env["VAPI_MCP_RETENTION_DAYS"]
+        values.update({field: env[name] for field, name in _REPLICA_ENV.items() if env.get(name)})
         if env.get("VAPI_MCP_ALLOWED_ORIGINS"):
             values["allowed_origins"] = _split_list(env["VAPI_MCP_ALLOWED_ORIGINS"])
         values.update(_fleet_values(env))
@@ -264,7 +293,7 @@ class Settings(BaseModel):
 
     def secrets(self) -> list[str]:
         """Every secret value, for the log redaction filter."""
-        held = (self.api_key, self.public_key, self.http_token, self.webhook_secret)
+        held = (self.api_key, self.public_key, self.http_token, self.webhook_secret, self.redis_url)
         return [s.get_secret_value() for s in held if s is not None]
 
 

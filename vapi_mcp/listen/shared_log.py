@@ -73,3 +73,7 @@ class SharedEventLog(EventLog):
         self._window.append(event)
         self._tell(event)
         return event
+
+    def take_all(self, records: list[dict[str, Any]]) -> None:
+        for record in records:
+            self.take(record)

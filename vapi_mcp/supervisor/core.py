@@ -32,7 +32,7 @@ from vapi_mcp.listen.recorder import tail_wav
 from vapi_mcp.settings import Settings
 from vapi_mcp.store.local import LocalStore
 from vapi_mcp.supervisor import control
-from vapi_mcp.supervisor.alerts.config import describe_rules
+from vapi_mcp.supervisor.alerts.config import AlertRules, describe_rules
 from vapi_mcp.supervisor.alerts.fleet import FleetAlerts, alert_defaults
 from vapi_mcp.supervisor.alerts.inbox import Inbox
 from vapi_mcp.supervisor.archive import CallArchive
@@ -42,6 +42,7 @@ from vapi_mcp.supervisor.observer import EVENT_ASPECTS, CallObserver, NullObserv
 from vapi_mcp.supervisor.polling import StatusPoller
 from vapi_mcp.supervisor.reading import page_view, wait_for_event, wait_on_log
 from vapi_mcp.supervisor.recovery import Recovery, RecoveryReport
+from vapi_mcp.supervisor.replicas import Replicas
 from vapi_mcp.supervisor.transcript import conversation_text
 from vapi_mcp.supervisor.views import (
     AlertRulesView,
@@ -73,15 +74,22 @@ class CallSupervisor:
         store: LocalStore,
         tasks: anyio.abc.TaskGroup,
         observer: CallObserver | None = None,
+        replicas: Replicas | None = None,
     ) -> None:
         self.settings = settings
         self.client = client
         self.store = store
+        self.replicas = replicas  # None: the embedded default; else the fleet is shared through Redis
         self.observer: CallObserver = observer or NullObserver()
+        if replicas is not None:
+            self.observer = replicas.observe(self.observer)
+            replicas.bind(self, tasks)
         self._calls: dict[str, SupervisedCall] = {}
-        self.alerts = FleetAlerts(
-            alert_defaults(settings), Inbox(store.open_inbox_journal()), tasks, on_inbox=self.observer.inbox_changed
-        )
+        # With replicas the inbox is one shared log in Redis too (Inbox.log replaced before any event).
+        inbox = Inbox(store.open_inbox_journal() if replicas is None else None)
+        if replicas is not None:
+            inbox.log = replicas.open_inbox()
+        self.alerts = FleetAlerts(alert_defaults(settings), inbox, tasks, on_inbox=self.observer.inbox_changed)
         self._poller = StatusPoller(
             settings,
             tasks,
@@ -125,7 +133,10 @@ class CallSupervisor:
         return self._calls
 
     def supervised(self, call_id: str) -> SupervisedCall:
-        sup = self._calls.get(call_id) or self._from_disk(call_id)
+        sup = self._calls.get(call_id)
+        if sup is None and self.replicas is not None:
+            sup = self.replicas.adopt_now(call_id)  # a call another replica supervises
+        sup = sup or self._from_disk(call_id)
         if sup is None:
             raise CallNotFound(call_id, hint="This server does not supervise that call; use attach_call first.")
         return sup
@@ -161,23 +172,35 @@ class CallSupervisor:
             self._update(sup, call)
             return sup
         rules = self.alerts.rules_for(alert_rules)  # before anything is stored: a bad rule changes nothing
-        # The journal keeps every event, so the small default in-memory window is enough (and keeps memory flat).
-        event_log = EventLog(call.id, journal=self.store.open_journal(call.id))
+        if self.replicas is None:
+            # The journal keeps every event, so the small default in-memory window is enough (memory stays flat).
+            new, owner, event_log = True, True, EventLog(call.id, journal=self.store.open_journal(call.id))
+        else:
+            event_log = self.replicas.open_log(call.id)
+            new, owner = self.replicas.claim(call)
+        sup = self.adopt(call, event_log, owner=owner, rules=rules)
+        if new:
+            self.alerts.inbox.call_added(call.id, call.status, call.type)
+            self.observer.inbox_changed()
+            event_log.append("call.status", {"status": call.status, "endedReason": call.ended_reason})
+        return sup
+
+    def adopt(self, call: Call, event_log: EventLog, *, owner: bool, rules: AlertRules | None = None) -> SupervisedCall:
+        """Hold ``call`` with its log; its owner runs its alert rules and polls its status (a mirror does not)."""
         sup = SupervisedCall(call=call, log=event_log)
-        sup.alerts = self.alerts.watch(call.id, event_log, rules)
+        if owner:
+            sup.alerts = self.alerts.watch(call.id, event_log, rules or self.alerts.rules_for(None))
         self._hold(sup)
-        self.alerts.inbox.call_added(call.id, call.status, call.type)
-        self.observer.inbox_changed()
-        event_log.append("call.status", {"status": call.status, "endedReason": call.ended_reason})
-        self._listening.watch(sup)
+        if owner:
+            self._listening.watch(sup)
+            if self.replicas is not None:
+                self.replicas.share(sup)
         self.observer.calls_changed()
         return sup
 
     def _on_event(self, call_id: str, event: CallEvent) -> None:
-        if (
-            event.type in ("call.status", "listen.closed", "call.report")
-            and (sup := self._calls.get(call_id)) is not None
-        ):
+        sup = self._calls.get(call_id) if event.type in ("call.status", "listen.closed", "call.report") else None
+        if sup is not None and self.replicas is None:
             self.archive.save(sup)  # the status on disk; the final summary once the call is over
         self.observer.call_changed(call_id, EVENT_ASPECTS.get(event.type, ("events",)))
 
@@ -185,6 +208,10 @@ class CallSupervisor:
         """Store a fresh snapshot; log a call.status event when the status changed."""
         old_status = sup.call.status
         sup.call = call
+        if self.replicas is not None:
+            if not self.replicas.owns(sup.call_id):
+                return  # its owner logs the change; this replica learns it from the shared log
+            self.replicas.share(sup)
         if call.status != old_status:
             sup.log.append("call.status", {"status": call.status, "endedReason": call.ended_reason})
             self._listening.status_changed(sup)
@@ -209,7 +236,8 @@ class CallSupervisor:
         ended = [sup for sup in self._calls.values() if sup.idle]
         for sup in ended[: max(0, len(ended) - self.settings.max_ended_calls)]:
             del self._calls[sup.call_id]
-            self.archive.keep(sup)
+            if self.replicas is None:  # with replicas, Redis keeps it (supervised() finds it there again)
+                self.archive.keep(sup)
             self.alerts.forget(sup.call_id)
             sup.log.close()
             log.debug("ended call %s left memory (it is read from the data dir from now on)", sup.call_id)
@@ -217,7 +245,7 @@ class CallSupervisor:
     def close(self) -> None:
         """Close every event log (the task group, cancelled by the owner, has closed the sockets)."""
         for sup in self._calls.values():
-            if not sup.idle:  # an idle call's last snapshot, final summary included, is on disk already
+            if not sup.idle and self.replicas is None:  # an idle call's last snapshot is on disk already
                 self.archive.save(sup)
             sup.log.close()
         self.alerts.inbox.close()
@@ -311,8 +339,23 @@ class CallSupervisor:
     def _start_listening(self, sup: SupervisedCall) -> None:
         if not sup.has_listen_url:
             raise ControlUnavailable(f"call {sup.call_id!r} has no listen URL (monitorPlan.listenEnabled is off)")
-        self._listening.start(sup)
-        self.archive.save(sup)  # a restart resumes listening only if it was wanted
+        if self.replicas is not None and not self.replicas.owns(sup.call_id):
+            self.replicas.request_listen(sup.call_id, True)  # its owner listens
+            return
+        self.listen_here(sup, True)
+
+    def listen_here(self, sup: SupervisedCall, wanted: bool) -> None:
+        """Start or stop this replica's listen session of a call it owns."""
+        if wanted:
+            self._listening.start(sup)
+        else:
+            self._listening.stop(sup)
+            if sup.alerts is not None:
+                sup.alerts.engine.listening_stopped()  # not a lost socket: listen_lost must not fire
+        if self.replicas is None:
+            self.archive.save(sup)  # a restart resumes listening only if it was wanted
+        else:
+            self.replicas.share(sup)
 
     async def start_listening(self, call_id: str) -> ListenResult:
         """Open the call's listen session in the background (supervising the call first if needed)."""
@@ -327,10 +370,10 @@ class CallSupervisor:
 
     def stop_listening(self, call_id: str) -> ListenResult:
         sup = self.supervised(call_id)
-        self._listening.stop(sup)
-        if sup.alerts is not None:
-            sup.alerts.engine.listening_stopped()
-        self.archive.save(sup)
+        if self.replicas is not None and not self.replicas.owns(call_id):
+            self.replicas.request_listen(call_id, False)
+        else:
+            self.listen_here(sup, False)
         return ListenResult(call_id=call_id, listening=False, listen_state=sup.listen_state, detail="stopping")
 
     # ------------------------------------------------------------------ control
@@ -367,7 +410,8 @@ class CallSupervisor:
             raise
         event = sup.log.append("control.sent", {"type": message.type, "ok": True, **summary})
         detail = control.describe(message.type, summary)
-        return ControlResult(call_id=call_id, type=message.type, detail=detail, event_seq=event.seq)
+        # A log shared by replicas numbers the event in Redis: its seq is not known here yet (0 means None).
+        return ControlResult(call_id=call_id, type=message.type, detail=detail, event_seq=event.seq or None)
 
     async def say(
         self, call_id: str, content: str, *, end_call_after_spoken: bool = False, interrupt_assistant: bool = False
@@ -466,7 +510,8 @@ class CallSupervisor:
         if sup.pipeline is None and sup.final_summary is not None:  # read back from the data dir
             return AudioSummary.model_validate({**sup.final_summary, "listen_state": sup.listen_state})
         if sup.pipeline is None:
-            return AudioSummary.silent(call_id, sup.listen_state)
+            shared = self.replicas.summary(call_id, sup.listen_state) if self.replicas is not None else None
+            return shared or AudioSummary.silent(call_id, sup.listen_state)
         measured = sup.pipeline.summary()
         return AudioSummary(**dict(measured), listen_state=sup.listen_state)
 
@@ -491,7 +536,9 @@ class CallSupervisor:
         pipeline = sup.pipeline
         path = pipeline.recording_path if pipeline is not None else self.store.recording_path(call_id)
         if path is None or not path.exists():
-            raise RecordingUnavailable(call_id)
+            # Replicas: another replica recorded it (a shared volume would have the file here).
+            owner = self.replicas.recorder(call_id) if self.replicas is not None else None
+            raise RecordingUnavailable(call_id, owner=owner)
         if pipeline is not None and pipeline.recorder is not None:
             pipeline.recorder.flush()
         return tail_wav(path, self.settings.recording_resource_s)
@@ -538,3 +585,34 @@ class CallSupervisor:
         engine = sup.alerts.engine
         engine.configure(self.alerts.merge(engine.rules, rules))
         return AlertRulesView(call_id=call_id, rules=describe_rules(engine.rules))
+
+    # ------------------------------------------------------------------ replicas (DESIGN §13)
+    def mirror_status(self, sup: SupervisedCall, status: object, ended_reason: object) -> None:
+        """A call another replica owns changed status (learnt from its shared log)."""
+        if not isinstance(status, str) or status == sup.call.status:
+            return
+        reason = ended_reason if isinstance(ended_reason, str) else None
+        sup.call = sup.call.model_copy(update={"status": status, "ended_reason": reason})
+        if sup.ended:
+            if sup.listen_state not in ("off", "closed", "failed"):
+                sup.listen_state = "closed"
+            self._forget_old_calls()
+            self.observer.calls_changed()
+
+    def release_here(self, sup: SupervisedCall) -> None:
+        """Another replica holds the call's lease now: stop polling, listening and alerting here. The call
+        leaves memory; the next round (or the next request) adopts it again, as a mirror."""
+        self._listening.release(sup)
+        self.alerts.forget(sup.call_id)
+        self._calls.pop(sup.call_id, None)
+
+    def take_over(self, sup: SupervisedCall, call: Call, *, listen: bool, since: str | None) -> None:
+        """This replica took the lease of a call whose owner died: poll it, and listen if that was wanted."""
+        if not sup.ended:
+            sup.call = call  # the owner's last snapshot (its control and listen URLs)
+        self._listening.watch(sup)
+        if sup.alerts is None:
+            sup.alerts = self.alerts.watch(sup.call_id, sup.log, self.alerts.rules_for(None))
+        if listen and sup.has_listen_url and not sup.ended:
+            sup.log.append("listen.gap", {"reason": "takeover", "since": since})
+            self.listen_here(sup, True)

@@ -106,6 +106,14 @@ class Listening:
         if tasks and tasks.listener is not None:
             tasks.listener.cancel()
 
+    def release(self, sup: SupervisedCall) -> None:
+        """Stop this call's poller and listen session here: another replica has taken the call over."""
+        tasks = self._calls.get(sup.call_id)
+        if tasks is not None:
+            if tasks.listener is not None:
+                tasks.listener.cancel()
+            self.unwatch(sup)
+
     # ------------------------------------------------------------------ background work
     def status_changed(self, sup: SupervisedCall) -> None:
         """Wake the call's waiting listener (it starts once the call is in progress)."""

@@ -14,9 +14,11 @@ import anyio
 
 from vapi_mcp.settings import ConfigError, Settings
 from vapi_mcp.store.local import LocalStore
+from vapi_mcp.store.shared.link import RedisLink
 from vapi_mcp.supervisor.alerts.fleet import alert_defaults
 from vapi_mcp.supervisor.core import CallSupervisor
 from vapi_mcp.supervisor.observer import CallObserver
+from vapi_mcp.supervisor.replicas import Replicas
 from vapi_mcp.vapi import VapiClient
 
 __all__ = ["running_supervisor"]
@@ -38,11 +40,33 @@ async def running_supervisor(
         control_timeout=settings.control_timeout_s,
         max_retries=settings.max_retries,
     )
-    async with client, anyio.create_task_group() as tasks:
-        supervisor = CallSupervisor(settings, client, LocalStore(settings.data_dir), tasks, observer)
+    async with client, sharing(settings) as replicas, anyio.create_task_group() as tasks:
+        supervisor = CallSupervisor(settings, client, LocalStore(settings.data_dir), tasks, observer, replicas)
+        if replicas is not None:
+            tasks.start_soon(replicas.run)
+            with anyio.move_on_after(3):  # Redis down at start: serve locally, the channel keeps retrying
+                await replicas.channel.subscribed.wait()
         try:
-            await supervisor.recover()  # every call of the data dir is listed from here on
+            if replicas is None:  # with replicas the fleet is in Redis, and each replica adopts it at its rounds
+                await supervisor.recover()  # every call of the data dir is listed from here on
             yield supervisor
         finally:
             tasks.cancel_scope.cancel()
             supervisor.close()
+            if replicas is not None:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+                    await replicas.release_all()
+
+
+@asynccontextmanager
+async def sharing(settings: Settings) -> AsyncGenerator[Replicas | None]:
+    """This replica's link to the fleet in Redis, or None without ``VAPI_MCP_REDIS_URL`` (the embedded default)."""
+    if settings.redis_url is None:
+        yield None
+        return
+    link = RedisLink(settings.redis_url.get_secret_value(), prefix=settings.redis_prefix, replica=settings.replica_id)
+    try:
+        yield Replicas(link, ttl_ms=int(settings.lease_ttl_s * 1000))
+    finally:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+            await link.aclose()

@@ -1,0 +1,87 @@
+"""Two supervisors sharing one fleet through the real Redis server, in one process, against the emulator.
+
+The process-level test (three server subprocesses, one killed) is tests/face/test_replicas.py; these check
+the domain: any replica reads and steers any call, seqs agree, and a released lease is taken over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tests.conftest import REDIS_URL, make_settings
+from tests.helpers import CUSTOMER
+from vapi_mcp.emulator import Emulator
+from vapi_mcp.errors import RecordingUnavailable
+from vapi_mcp.supervisor import CallSupervisor, running_supervisor
+
+
+def shared(emulator: Emulator, tmp_path: Path, prefix: str, name: str) -> AsyncIterator[CallSupervisor]:
+    settings = make_settings(
+        emulator,
+        tmp_path / name,
+        redis_url=REDIS_URL,
+        redis_prefix=prefix,
+        replica_id=name,
+        lease_ttl_s=1.0,
+    )
+    return running_supervisor(settings)  # type: ignore[return-value]
+
+
+async def until(predicate: object, timeout: float = 10.0) -> None:
+    with anyio.fail_after(timeout):
+        while not predicate():  # type: ignore[operator]
+            await anyio.sleep(0.05)
+
+
+def seqs(sup: CallSupervisor, call_id: str) -> list[int]:
+    return [e.seq for e in sup.events(call_id, limit=10_000).events]
+
+
+async def test_any_replica_reads_and_steers_any_call(emulator: Emulator, tmp_path: Path, redis_prefix: str) -> None:
+    async with shared(emulator, tmp_path, redis_prefix, "a") as a, shared(emulator, tmp_path, redis_prefix, "b") as b:
+        with anyio.fail_after(30):
+            call_id = (await a.create_call(customer_number=CUSTOMER, assistant_id="asst-1")).call_id
+            assert a.replicas is not None and a.replicas.owns(call_id)
+            # b was never told: it finds the call in Redis when asked
+            assert b.info(call_id).call_id == call_id
+            waited = await b.wait_for_event(call_id, types=["speech.started"], after_seq=0, timeout_s=20)
+            assert waited.matched, "b hears the events a ingests"
+            result = await b.say(call_id, "hello from b")  # control from a replica that does not listen
+            assert result.event_seq is None  # numbered by Redis, later
+            await until(lambda: any(e.type == "control.sent" for e in a.events(call_id, limit=1000).events))
+            assert "hello from b" in emulator.calls[call_id].said
+            await until(lambda: seqs(a, call_id)[-5:] == seqs(b, call_id)[-5:])
+            for sup in (a, b):
+                got = seqs(sup, call_id)
+                assert got == sorted(set(got)) and got[0] == 1, "strictly increasing, no duplicate"
+            await until(lambda: b.audio_summary(call_id).duration_s > 0)  # the owner's summary, from its hash
+            with pytest.raises(RecordingUnavailable, match="replica 'a'"):
+                b.recording(call_id)
+            assert a.recording(call_id)[:4] == b"RIFF"
+
+
+async def test_a_released_lease_is_taken_over(emulator: Emulator, tmp_path: Path, redis_prefix: str) -> None:
+    async with AsyncExitStack() as stack:
+        b = await stack.enter_async_context(shared(emulator, tmp_path, redis_prefix, "b"))
+        async with shared(emulator, tmp_path, redis_prefix, "a") as a:
+            with anyio.fail_after(20):
+                call_id = (await a.create_call(customer_number=CUSTOMER, assistant_id="asst-1")).call_id
+                await a.wait_for_event(call_id, types=["speech.started"], after_seq=0, timeout_s=15)
+                await until(lambda: call_id in b.calls)
+        # a shut down (its leases released): b takes the call over, says so, and listens
+        assert b.replicas is not None
+        with anyio.fail_after(10):
+            await until(lambda: b.replicas is not None and b.replicas.owns(call_id))
+            gap = await b.wait_for_event(call_id, types=["listen.gap"], after_seq=0, timeout_s=5)
+            assert gap.matched and gap.events[0].data["reason"] == "takeover"
+            connected = await b.wait_for_event(
+                call_id, types=["listen.connected"], after_seq=gap.events[0].seq, timeout_s=8
+            )
+            assert connected.matched, "b listens to the call now"
+        got = seqs(b, call_id)
+        assert got == sorted(set(got))
