@@ -24,6 +24,7 @@ from vapi_mcp.face.panel import build_panel
 from vapi_mcp.face.prompts import register_prompts
 from vapi_mcp.face.resources import register_resources
 from vapi_mcp.face.schemas import compact_input, compact_output
+from vapi_mcp.face.shared_bus import SharedSubscriptionBus
 from vapi_mcp.face.state import AppState
 from vapi_mcp.face.tools import register_call_tools, register_control_tools, register_fleet_tools
 from vapi_mcp.redact import install_redaction
@@ -91,7 +92,9 @@ class VapiMCPServer(MCPServer[AppState]):
 
 def create_server(settings: Settings) -> VapiMCPServer:
     """Build the MCP server. Nothing touches the network until the lifespan starts."""
-    notifier = Notifier()
+    # Replicas (DESIGN §13): notifications of both eras cross replicas on Redis pub/sub.
+    shared_bus = SharedSubscriptionBus() if settings.redis_url is not None else None
+    notifier = Notifier(bus=shared_bus)
     state = AppState(settings=settings, notifier=notifier)
     client_log = ClientLog()
 
@@ -99,11 +102,15 @@ def create_server(settings: Settings) -> VapiMCPServer:
     async def lifespan(server: MCPServer[AppState]) -> AsyncGenerator[AppState]:
         async with running_supervisor(settings, ResourceObserver(notifier)) as supervisor:
             state.supervisor = supervisor
+            if shared_bus is not None and supervisor.replicas is not None:
+                shared_bus.attach(supervisor.replicas.relay)
             try:
                 async with notifier.running(), client_log.attached():
                     yield state
             finally:
                 state.supervisor = None
+                if shared_bus is not None:
+                    shared_bus.detach()
 
     server = VapiMCPServer(
         "vapi-mcp",

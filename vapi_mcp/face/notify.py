@@ -9,6 +9,10 @@
 
 Listen sessions change a call's resources many times a second; subscribers get at most
 one ``resources/updated`` per URI per ``interval_s`` (a cue to re-read, never a replay).
+
+Replicas (DESIGN §13): with a :class:`~vapi_mcp.face.shared_bus.SharedSubscriptionBus` both eras go through
+the bus: what any replica publishes comes back to every replica, which sends it to its own legacy sessions
+(coalesced again) as well as to its listen streams.
 """
 
 from __future__ import annotations
@@ -22,11 +26,17 @@ from typing import Any
 import anyio
 from mcp.server import MCPServer, NotificationOptions, ServerRequestContext
 from mcp.server.session import ServerSession
-from mcp.server.subscriptions import InMemorySubscriptionBus, ResourcesListChanged, ResourceUpdated
+from mcp.server.subscriptions import (
+    InMemorySubscriptionBus,
+    ResourcesListChanged,
+    ResourceUpdated,
+    ServerEvent,
+)
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, EmptyResult, SubscribeRequestParams, UnsubscribeRequestParams
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from vapi_mcp.face.shared_bus import SharedSubscriptionBus
 from vapi_mcp.supervisor import Aspect
 from vapi_mcp.supervisor.views import resource_uris
 
@@ -63,8 +73,9 @@ def when_closed(session: ServerSession, callback: Callable[[], None]) -> None:
 class Notifier:
     """Publishes resource changes to every subscriber of either era, at most ~4 per second per URI."""
 
-    def __init__(self, *, interval_s: float = 0.25) -> None:
-        self.bus = InMemorySubscriptionBus()
+    def __init__(self, *, interval_s: float = 0.25, bus: SharedSubscriptionBus | None = None) -> None:
+        self.bus: InMemorySubscriptionBus | SharedSubscriptionBus = bus or InMemorySubscriptionBus()
+        self.shared = bus is not None
         self.interval_s = interval_s
         self._legacy_sessions: dict[str, ServerSession] = {}
         self._legacy_subs: dict[str, set[str]] = {}
@@ -72,6 +83,12 @@ class Notifier:
         self._list_changed = False
         self._wakeup = anyio.Event()
         self.published = 0  # resources/updated sent (both eras), for tests and diagnostics
+        # Shared bus: what the channel brings for legacy sessions, sent by _send_heard.
+        self._heard_uris: set[str] = set()
+        self._heard_list = False
+        self._heard_wakeup = anyio.Event()
+        if bus is not None:
+            bus.subscribe(self._heard)
 
     # ------------------------------------------------------------------ producer side (sync, cheap)
     def resource_changed(self, uri: str) -> None:
@@ -88,6 +105,8 @@ class Notifier:
         """Run the flusher for as long as the context is open."""
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(self.run)
+            if self.shared:
+                tasks.start_soon(self._send_heard)
             try:
                 yield
             finally:
@@ -105,13 +124,45 @@ class Notifier:
         list_changed, self._list_changed = self._list_changed, False
         if list_changed:
             await self.bus.publish(ResourcesListChanged())
-            for key in list(self._legacy_sessions):
-                await self._send_legacy(key, lambda s: s.send_resource_list_changed())
+            if not self.shared:
+                await self._legacy_list_changed()
         for uri in sorted(uris):
             self.published += 1
             await self.bus.publish(ResourceUpdated(uri=uri))
-            for key in list(self._legacy_subs.get(uri, ())):
-                await self._send_legacy(key, lambda s, u=uri: s.send_resource_updated(u))
+            if not self.shared:
+                await self._legacy_updated(uri)
+
+    async def _legacy_list_changed(self) -> None:
+        for key in list(self._legacy_sessions):
+            await self._send_legacy(key, lambda s: s.send_resource_list_changed())
+
+    async def _legacy_updated(self, uri: str) -> None:
+        for key in list(self._legacy_subs.get(uri, ())):
+            await self._send_legacy(key, lambda s, u=uri: s.send_resource_updated(u))
+
+    def _heard(self, event: ServerEvent) -> None:
+        """A change from the shared bus (any replica's): queue it for this replica's legacy sessions."""
+        if isinstance(event, ResourceUpdated):
+            if event.uri not in self._legacy_subs:
+                return
+            self._heard_uris.add(event.uri)
+        elif isinstance(event, ResourcesListChanged):
+            self._heard_list = True
+        else:
+            return
+        self._heard_wakeup.set()
+
+    async def _send_heard(self) -> None:
+        while True:
+            await self._heard_wakeup.wait()
+            self._heard_wakeup = anyio.Event()
+            uris, self._heard_uris = self._heard_uris, set()
+            list_changed, self._heard_list = self._heard_list, False
+            if list_changed:
+                await self._legacy_list_changed()
+            for uri in sorted(uris):
+                await self._legacy_updated(uri)
+            await anyio.sleep(self.interval_s)  # replicas publish the same change: coalesce again
 
     async def _send_legacy(self, key: str, send: Callable[[ServerSession], Awaitable[None]]) -> None:
         session = self._legacy_sessions.get(key)
