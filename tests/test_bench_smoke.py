@@ -184,3 +184,22 @@ def test_idle_calls_quick_run_polls_once_per_interval_or_not_at_all(webhooks: bo
     result = json.loads(lines[-1].removeprefix("RESULT "))
     assert result["calls"] == result["live_calls"] == 20
     assert result["requests_per_interval"] <= (0 if webhooks else 1.5)  # per-call polling would be 20
+
+
+# ============================================================================================== replicas
+
+
+def test_replicas_quick_run_reports_and_cleans_up(redis_prefix: str) -> None:
+    """The replicas bench, tiny: 2,000 events through each store, no takeover; its keys are gone afterwards."""
+    import redis
+
+    from tests.conftest import REDIS_URL
+
+    proc = _run("--quick", module="bench.replicas", timeout=60)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert result["events"] == 2000 and result["local_events_per_s"] > 0 and result["redis_events_per_s"] > 0
+    assert result["ratio_local_over_redis"] > 0 and "takeover_s" not in result
+    client = redis.Redis.from_url(REDIS_URL)  # pyright: ignore[reportUnknownMemberType]
+    assert not list(client.scan_iter(match="vapi-mcp-bench-*")), "the bench deletes its keys"
+    client.close()
