@@ -60,6 +60,8 @@ async def test_any_replica_reads_and_steers_any_call(emulator: Emulator, tmp_pat
                 got = seqs(sup, call_id)
                 assert got == sorted(set(got)) and got[0] == 1, "strictly increasing, no duplicate"
             await until(lambda: b.audio_summary(call_id).duration_s > 0)  # the owner's summary, from its hash
+            inbox = [e for e in b.inbox_events(limit=1000).events if e.data.get("call_id") == call_id]
+            assert [e.type for e in inbox] == ["call.added"], "one shared inbox, the call added once"
             with pytest.raises(RecordingUnavailable, match="replica 'a'"):
                 b.recording(call_id)
             assert a.recording(call_id)[:4] == b"RIFF"
