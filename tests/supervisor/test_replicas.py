@@ -6,6 +6,7 @@ the domain: any replica reads and steers any call, seqs agree, and a released le
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -87,3 +88,73 @@ async def test_a_released_lease_is_taken_over(emulator: Emulator, tmp_path: Path
             assert connected.matched, "b listens to the call now"
         got = seqs(b, call_id)
         assert got == sorted(set(got))
+
+
+class RedisCut:
+    """A TCP proxy in front of the test Redis that a test cuts (every connection dropped, none accepted) and
+    opens again: Redis going away mid-call, as far as a replica can tell."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/{REDIS_URL.rsplit('/', 1)[1]}"
+
+    async def open(self) -> None:
+        self._server = await asyncio.start_server(self._pipe, "127.0.0.1", self.port, reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        self._writers.clear()
+        await self._server.wait_closed()
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        host, port = REDIS_URL.removeprefix("redis://").split("/")[0].split(":")
+        up_reader, up_writer = await asyncio.open_connection(host, int(port))
+        self._writers |= {writer, up_writer}
+
+        async def copy(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(copy(reader, up_writer), copy(up_reader, writer))
+
+
+async def test_redis_down_mid_call_serves_what_it_holds_and_says_so(
+    emulator: Emulator, tmp_path: Path, redis_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    proxy = RedisCut()
+    await proxy.open()
+    settings = make_settings(
+        emulator, tmp_path / "a", redis_url=proxy.url, redis_prefix=redis_prefix, replica_id="a", lease_ttl_s=1.0
+    )
+    async with running_supervisor(settings) as a:
+        with anyio.fail_after(40):
+            call_id = (await a.create_call(customer_number=CUSTOMER, assistant_id="asst-1")).call_id
+            await a.wait_for_event(call_id, types=["speech.started"], after_seq=0, timeout_s=15)
+            await proxy.cut()
+            await anyio.sleep(2.5)  # Redis gone: listening goes on, events queue
+            assert a.info(call_id).status == "in-progress", "what it holds is still served"
+            assert a.events(call_id, limit=1000).events, "the events it holds are still read"
+            assert a.replicas is not None and not a.replicas.link.up
+            await proxy.open()
+            back = await a.wait_for_event(call_id, types=["store.unavailable"], after_seq=0, timeout_s=20)
+            assert back.matched and back.events[0].data["down_s"] >= 2
+            seqs = [e.seq for e in a.events(call_id, limit=10_000).events]
+            assert seqs == sorted(set(seqs)), "strictly increasing, no duplicate"
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("Redis unreachable" in m for m in messages) and any("Redis reachable again" in m for m in messages)
+    assert proxy.url not in caplog.text

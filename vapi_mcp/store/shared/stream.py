@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -137,6 +138,7 @@ class EventStreams:
     async def run(self) -> None:
         """Flush the queue for ever (a task of the replica's task group)."""
         backoff = Backoff()
+        failed_since: float | None = None  # this loop's own outage (another loop may see Redis back first)
         while True:
             if not self._queue:
                 await self._wakeup.wait()
@@ -148,15 +150,17 @@ class EventStreams:
                 await self._flush(batch)
             except REDIS_ERRORS as exc:
                 self.link.failed("appending events", exc)
+                failed_since = failed_since or time.monotonic()
                 await anyio.sleep(backoff.next())
                 continue
             for _ in batch:
                 self._queue.popleft()
             self.appended += len(batch)
             backoff.reset()
-            down_s = self.link.succeeded()
-            if down_s and self._on_recovered is not None:
-                self._on_recovered(down_s, delayed)
+            self.link.succeeded()
+            if failed_since is not None and self._on_recovered is not None:
+                self._on_recovered(time.monotonic() - failed_since, delayed)
+            failed_since = None
 
     async def _flush(self, batch: list[_Pending]) -> None:
         by_call: dict[str, list[_Pending]] = {}
