@@ -353,9 +353,9 @@ class Replicas:
                 self.sup.adopt(call, self.open_log(call_id), owner=False)
 
     async def _take_over(self, mirrors: list[SupervisedCall]) -> None:
+        owners = await self.leases.owners([sup.call_id for sup in mirrors])  # one round trip for every call
         for sup in mirrors:
-            previous = await self.leases.owner(sup.call_id)
-            if previous is not None or not await self.leases.acquire(sup.call_id):
+            if owners.get(sup.call_id) is not None or not await self.leases.acquire(sup.call_id):
                 continue
             self.owned.add(sup.call_id)
             self.takeovers += 1

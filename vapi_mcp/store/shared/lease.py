@@ -70,6 +70,13 @@ class Leases:
         holder = await self.link.aio.get(self.key(call_id))
         return _text(holder)
 
+    async def owners(self, call_ids: list[str]) -> dict[str, str | None]:
+        """The holders of many leases in one round trip (None: free)."""
+        if not call_ids:
+            return {}
+        holders = await self.link.aio.mget([self.key(call_id) for call_id in call_ids])
+        return {call_id: _text(holder) for call_id, holder in zip(call_ids, holders, strict=True)}
+
     def owner_now(self, call_id: str) -> str | None:
         """The holder, from the synchronous path; None when free or when Redis does not answer."""
         try:
