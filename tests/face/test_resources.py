@@ -126,7 +126,9 @@ async def test_ended_calls_beyond_the_cap_leave_memory_but_stay_listed_and_reada
                 await call_ok(client, "end_call", {"call_id": call_id})
                 await wait_status(client, call_id, "ended")
             supervisor = server.state.require()
-            assert first not in supervisor.calls and len(supervisor.calls) <= 2, "memory keeps the cap"
+            while first in supervisor.calls:  # forgotten once its listening is over too, which may come last
+                await anyio.sleep(0.02)
+            assert len(supervisor.calls) <= 2, "memory keeps the cap"
             supervised = {c["call_id"]: c for c in (await read_json(client, "vapi://calls"))["calls"]}
             assert supervised[first]["status"] == "ended" and supervised[first]["supervised"], "listed from disk"
             # Readable without attach_call: the journal kept everything.

@@ -107,6 +107,7 @@ class CallSupervisor:
             recording_path=store.recording_path,
             on_audio=self._audio_analysed,
             wake_poller=self._poller.wake,
+            on_idle=lambda _sup: self._forget_old_calls(),
         )
         self._tasks = tasks
         self.archive = CallArchive(store)  # the calls on disk that memory does not hold (DESIGN §13)

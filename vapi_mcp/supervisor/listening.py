@@ -57,6 +57,7 @@ class Listening:
         recording_path: Callable[[str], Path],
         wake_poller: Callable[[], None],
         on_audio: Callable[[SupervisedCall], None] | None = None,
+        on_idle: Callable[[SupervisedCall], None] | None = None,
     ) -> None:
         self.settings = settings
         self._wake_poller = wake_poller
@@ -65,6 +66,7 @@ class Listening:
         self._observer = observer
         self._recording_path = recording_path
         self._on_audio = on_audio
+        self._on_idle = on_idle
         self._calls: dict[str, _CallTasks] = {}
 
     @property
@@ -139,15 +141,18 @@ class Listening:
                 while sup.call.status not in LISTENABLE:
                     if sup.ended:
                         self._set_state(sup, "closed")
-                        return
+                        break
                     await tasks.status_changed.wait()
-                await self._run_session(sup)
+                else:
+                    await self._run_session(sup)
         finally:
             tasks.listener = None
             self._tidy(sup.call_id, tasks)
         # A session that ended by itself already said closed/failed; a stop_listening says off.
         if not sup.listen_wanted and sup.listen_state != "failed":
             self._set_state(sup, "closed" if sup.ended else "off")
+        if sup.idle and self._on_idle is not None:  # its listening outlived its status poll: forgettable now
+            self._on_idle(sup)
 
     def _audio_analysed(self, sup: SupervisedCall) -> None:
         self._observer.call_changed(sup.call_id, ("audio-summary", "recording"))
