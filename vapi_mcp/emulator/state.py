@@ -75,6 +75,7 @@ class CallState:
     body: dict[str, Any] = field(default_factory=dict[str, Any], repr=False)  # the POST /call body as received
     created_at: datetime = field(default_factory=now_ms)
     status: str = "queued"
+    statuses: list[str] = field(default_factory=lambda: ["queued"], repr=False)  # every status it went through
     ended_reason: str | None = None
     updated_at: datetime = field(default_factory=now_ms)
     started_at: datetime | None = None
@@ -157,6 +158,7 @@ class CallState:
 
     def set_status(self, status: str) -> None:
         self.status = status
+        self.statuses.append(status)
         if status == "in-progress" and self.started_at is None:
             self.started_at = now_ms()
         self.touch()
@@ -231,6 +233,7 @@ class CallState:
             return
         now = now_ms()
         self.status = "ended"
+        self.statuses.append("ended")
         self.ended_reason = reason
         self.ended_at = now
         self.updated_at = now
@@ -320,6 +323,7 @@ class CallState:
         return {
             "id": self.id,
             "status": self.status,
+            "statuses": list(self.statuses),
             "endedReason": self.ended_reason,
             "scenario": self.scenario.name,
             "position_s": round(self.audio.position_s, 3),
