@@ -72,7 +72,7 @@ def tear_as_a_crash_can(folder: Path) -> None:
 
 async def test_kill_9_mid_call_then_a_new_process_resumes_it(emulator: Emulator, tmp_path: Path) -> None:
     data = tmp_path / "data"
-    with anyio.fail_after(90):
+    with anyio.fail_after(180):
         with http_process(emulator, data) as (first, url):
             async with connected(url) as client:
                 call_id = await create_call(client, listen=True)
@@ -90,12 +90,9 @@ async def test_kill_9_mid_call_then_a_new_process_resumes_it(emulator: Emulator,
                 listed = await read_json(client, "vapi://calls")
                 assert call_id in {call["call_id"] for call in listed["calls"]}
                 assert (await all_events(client, call_id))[0]["type"] == "call.status"
-                gap = await call_ok(
-                    client,
-                    "wait_for_event",
-                    {"call_id": call_id, "types": ["listen.gap"], "after_seq": 0, "timeout_s": 30},
-                )
-                assert gap["matched"], "listening resumed, and the audio missed is logged"
+                wait = {"call_id": call_id, "types": ["listen.gap"], "after_seq": 0, "timeout_s": 30}
+                while not (gap := await call_ok(client, "wait_for_event", wait))["matched"]:
+                    pass  # listening resumed, and the audio missed is logged: under load, maybe after 30 s
                 missed = gap["events"][0]["data"]
                 assert missed["reason"] == "restart" and missed["gap_s"] > 0
                 assert missed["from_s"] >= before["duration_s"] - 1.5, "the recording kept what was heard"

@@ -66,13 +66,18 @@ def http_process(emulator: Emulator, data_dir: Path, **extra: str) -> Iterator[t
         stderr=subprocess.PIPE,
     )
     try:
-        for _ in range(200):
+        # A loaded machine can take many seconds to import and start it: wait on a generous deadline, and
+        # say so when it never listens (a connection error later would hide why).
+        deadline = time.monotonic() + 90
+        while True:
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.1):
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
                     break
             except OSError:
                 if proc.poll() is not None:
                     raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "server died") from None
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the server did not listen on port {port} within 90 s") from None
                 time.sleep(0.05)
         yield proc, f"http://127.0.0.1:{port}/mcp"
     finally:
