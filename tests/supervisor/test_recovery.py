@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import anyio
+import httpx2
 import pytest
 
 from tests.conftest import make_settings
@@ -161,3 +162,59 @@ async def test_the_batched_check_is_retried_while_vapi_cannot_answer(emulator: E
             assert second.recovery.report.resumed == [call_id]
             assert _list_requests(emulator) == lists_before + 3, "two 503s, then the answer"
             await second.end_call(call_id)
+
+
+def _ended_in_inbox(sup: CallSupervisor) -> dict[str, list[dict[str, object]]]:
+    """The inbox's ``call.ended`` events by call id."""
+    by_call: dict[str, list[dict[str, object]]] = {}
+    for event in sup.inbox_events(limit=1000, types=["call.ended"]).events:
+        by_call.setdefault(str(event.data["call_id"]), []).append(event.data)
+    return by_call
+
+
+async def test_every_call_whose_end_the_server_learns_is_announced_ended_once_across_restarts(
+    settings: Settings, emulator: Emulator
+) -> None:
+    with anyio.fail_after(60):
+        async with running_supervisor(settings) as first:
+            meanwhile = await _listened_call(first, heard_s=6.0)
+            live = (await first.create_call(customer_number=CUSTOMER, assistant_id="a", listen=False)).call_id
+            await first.end_call(live)
+            assert (await first.wait_for_event(None, types=["call.ended"], after_seq=0, timeout_s=20)).matched
+        emulator.calls[meanwhile].end("customer-ended-call")
+
+        async with running_supervisor(settings) as second:
+            await second.recovery.report.done.wait()
+            assert second.recovery.report.ended_meanwhile == [meanwhile]
+            ended = _ended_in_inbox(second)
+            assert sorted(ended) == sorted([meanwhile, live]) and all(len(e) == 1 for e in ended.values())
+            announced = ended[meanwhile][0]
+            summary = second.audio_summary(meanwhile)
+            assert announced["endedReason"] == "customer-ended-call"
+            assert announced["duration_s"] == summary.duration_s > 5.0, "the final summary's headline figures"
+            assert announced["interruptions"] == summary.interruptions
+            # Attaching calls already announced (held on disk) says nothing new.
+            for call_id in (meanwhile, live):
+                await second.attach_call(call_id, listen=False)
+            assert all(len(e) == 1 for e in _ended_in_inbox(second).values())
+
+        async with running_supervisor(settings) as third:
+            await third.recovery.report.done.wait()
+            # A call placed elsewhere and over when first attached is announced ended at once.
+            key = settings.api_key.get_secret_value()
+            async with httpx2.AsyncClient(
+                base_url=str(emulator.base_url), headers={"Authorization": f"Bearer {key}"}
+            ) as http:
+                created = await http.post("/call", json={"assistantId": "a", "customer": {"number": CUSTOMER}})
+            other = created.json()["id"]
+            while emulator.calls[other].status != "in-progress":
+                await anyio.sleep(0.05)
+            emulator.calls[other].end("customer-ended-call")
+            await third.attach_call(other)
+            ended = _ended_in_inbox(third)
+            assert sorted(ended) == sorted([meanwhile, live, other]) and all(len(e) == 1 for e in ended.values())
+            assert ended[other][0]["endedReason"] == "customer-ended-call"
+            inbox = third.inbox_events(limit=1000).events
+            assert [e.data["call_id"] for e in inbox if e.type == "call.added"].count(meanwhile) == 2, (
+                "added, then resumed after the restart"
+            )

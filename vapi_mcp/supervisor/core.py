@@ -112,7 +112,14 @@ class CallSupervisor:
         self._tasks = tasks
         self.archive = CallArchive(store)  # the calls on disk that memory does not hold (DESIGN §13)
         self.recovery = Recovery(
-            settings, client, store, self.archive, self._listening, register=self._register, held=self._calls.keys
+            settings,
+            client,
+            store,
+            self.archive,
+            self._listening,
+            register=lambda call: self._register(call, announce_end=False),
+            ended=self._call_ended,
+            held=self._calls.keys,
         )
         self.webhooks = WebhookIntake(
             settings,
@@ -165,7 +172,11 @@ class CallSupervisor:
         self.archive.drop(sup.call_id)
         return sup
 
-    def _register(self, call: Call, alert_rules: dict[str, Any] | None = None) -> SupervisedCall:
+    def _register(
+        self, call: Call, alert_rules: dict[str, Any] | None = None, *, announce_end: bool = True
+    ) -> SupervisedCall:
+        """Supervise ``call`` (or update the one held). A call already over is announced ended at once, unless
+        ``announce_end`` is false: the restart recovery announces it once its recording gave the final summary."""
         sup = self._calls.get(call.id)
         if sup is not None:
             if alert_rules and sup.alerts is not None:
@@ -184,6 +195,8 @@ class CallSupervisor:
             self.alerts.inbox.call_added(call.id, call.status, call.type)
             self.observer.inbox_changed()
             event_log.append("call.status", {"status": call.status, "endedReason": call.ended_reason})
+            if call.ended and announce_end:
+                self._call_ended(sup)
         return sup
 
     def adopt(self, call: Call, event_log: EventLog, *, owner: bool, rules: AlertRules | None = None) -> SupervisedCall:

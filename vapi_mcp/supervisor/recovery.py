@@ -68,6 +68,7 @@ class Recovery:
         listening: Listening,
         *,
         register: Callable[[Call], SupervisedCall],
+        ended: Callable[[SupervisedCall], None],
         held: Callable[[], Collection[str]],
     ) -> None:
         self.settings = settings
@@ -76,6 +77,7 @@ class Recovery:
         self.archive = archive
         self.listening = listening
         self._register = register
+        self._ended = ended
         self._held = held
         self.report = RecoveryReport()
 
@@ -189,6 +191,7 @@ class Recovery:
         if sup.ended:
             pipeline.finish()
             self.archive.save(sup)
+            self._ended(sup)  # the inbox's call.ended, with the summary of the whole recording
             self.report.ended_meanwhile.append(sup.call_id)
         elif listen and sup.has_listen_url:
             self.listening.start(sup)

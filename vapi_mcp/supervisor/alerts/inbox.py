@@ -41,6 +41,19 @@ class Inbox:
 
     def __init__(self, journal: Journal | None = None) -> None:
         self.log = EventLog(INBOX_ID, journal=journal)
+        self._ended = self._announced_ended()
+
+    def _announced_ended(self) -> set[str]:
+        """The calls whose ``call.ended`` the inbox already holds (it survives restarts on its journal)."""
+        ended: set[str] = set()
+        after = 0
+        while after < self.log.latest_seq:
+            page = self.log.read(after_seq=after, limit=1000, types=("call.ended",))
+            ended.update(str(event.data.get("call_id")) for event in page.events)
+            if page.next_seq <= after:
+                break
+            after = page.next_seq
+        return ended
 
     def alert(self, call_id: str, call_seq: int, alert: dict[str, Any]) -> CallEvent:
         """An ``alert`` event of call ``call_id`` (at ``call_seq`` in its own log)."""
@@ -51,7 +64,11 @@ class Inbox:
 
     def call_ended(
         self, call_id: str, ended_reason: str | None, summary: AudioSummary | None, alerts: int
-    ) -> CallEvent:
+    ) -> CallEvent | None:
+        """Announce the call's end, once (None when the inbox already holds it, even from an earlier process)."""
+        if call_id in self._ended:
+            return None
+        self._ended.add(call_id)
         return self.log.append(
             "call.ended", {"call_id": call_id, "endedReason": ended_reason, "alerts": alerts, **headline(summary)}
         )
