@@ -39,6 +39,16 @@ async def http(emulator: Emulator, tmp_path: Path) -> AsyncIterator[httpx2.Async
         yield client
 
 
+async def test_a_read_only_server_serves_the_page_without_controls(emulator: Emulator, tmp_path: Path) -> None:
+    async with (
+        http_server(emulator, tmp_path / "data", read_only=True) as origin,
+        httpx2.AsyncClient(base_url=origin) as client,
+    ):
+        page = await client.get("/dashboard", headers={"Authorization": f"Bearer {HTTP_TOKEN}"})
+    assert page.status_code == 200 and page.text == panel_html(read_only=True)
+    assert '<section id="controls" hidden>' in page.text
+
+
 async def test_the_page_needs_the_token(http: httpx2.AsyncClient) -> None:
     for path in ("/dashboard", "/dashboard?token=wrong", "/dashboard/mcp"):
         response = await http.get(path)

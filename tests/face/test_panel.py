@@ -41,6 +41,22 @@ def test_the_page_is_small_self_contained_and_keyless() -> None:
         assert secret_word not in html
 
 
+async def test_the_page_shows_the_controls_only_where_their_tools_exist(emulator: Any, tmp_path: Any) -> None:
+    from tests.conftest import make_settings
+
+    page_tools = set(re.findall(r'act\(\$\([^)]*\), "([a-z_]+)"', panel_html()))
+    assert page_tools == {"say", "control_call", "transfer_call", "end_call"}
+    for read_only in (False, True):
+        server = create_server(make_settings(emulator, tmp_path, read_only=read_only))
+        async with Client(server) as client:
+            tools = {t.name for t in (await client.list_tools()).tools}
+            html = (await client.read_resource(PANEL_URI)).contents[0].text  # type: ignore[union-attr]
+        controls = re.search(r"<section id=\"controls\"( hidden)?>", html)
+        assert controls is not None and html == panel_html(read_only=read_only)
+        assert bool(controls.group(1)) == read_only, "hidden on a read-only server"
+        assert page_tools <= tools if not read_only else not page_tools & tools
+
+
 async def test_fleet_and_call_text_for_hosts_without_apps(client: Client) -> None:
     call_id = await live_call(client, listen=True)
     result = await client.call_tool("open_call_panel", {})

@@ -120,7 +120,7 @@ def create_server(settings: Settings) -> VapiMCPServer:
         version=__version__,
         lifespan=lifespan,
         subscriptions=notifier.bus,
-        extensions=[build_panel(state)],  # the live call panel (MCP Apps)
+        extensions=[build_panel(state, read_only=settings.read_only)],  # the live call panel (MCP Apps)
     )
     server.state = state
     install_redaction(settings.secrets())

@@ -184,7 +184,8 @@ def build_http_app(server: MCPServer[Any], settings: Settings) -> ASGIApp:
     )
     app = server.streamable_http_app(streamable_http_path=MCP_PATH, transport_security=security)
     token = settings.http_token.get_secret_value()
-    app = Dashboard(BearerAuth(app, token), token, panel_html())  # GET /dashboard: the call panel
+    page = panel_html(read_only=settings.read_only)
+    app = Dashboard(BearerAuth(app, token), token, page)  # GET /dashboard: the call panel
     # Vapi cannot send the MCP token: the webhook route (when configured) sits in front, with its own credential.
     return with_webhook_route(app, getattr(server, "state", None))
 

@@ -37,9 +37,16 @@ class PanelView(BaseModel):
     summary: str
 
 
-def panel_html() -> str:
-    """The panel's HTML, read from the package (once per server, never at import time)."""
-    return resources.files("vapi_mcp.face").joinpath("panel.html").read_text(encoding="utf-8")
+_CONTROLS = '<section id="controls">'
+
+
+def panel_html(*, read_only: bool = False) -> str:
+    """The panel's HTML, read from the package (once per server, never at import time).
+
+    A read-only server has no control tools, so its page comes without the controls (hidden, not disabled).
+    """
+    html = resources.files("vapi_mcp.face").joinpath("panel.html").read_text(encoding="utf-8")
+    return html.replace(_CONTROLS, '<section id="controls" hidden>') if read_only else html
 
 
 def _call_line(info: CallInfo, alerts: Counter[str]) -> str:
@@ -65,12 +72,12 @@ def _summary_lines(summary: AudioSummary) -> list[str]:
     return lines
 
 
-def build_panel(state: AppState) -> Apps:
+def build_panel(state: AppState, *, read_only: bool = False) -> Apps:
     """The Apps extension for ``MCPServer(extensions=[...])``: the panel resource and its tool."""
     apps = Apps()
     apps.add_html_resource(
         PANEL_URI,
-        panel_html(),
+        panel_html(read_only=read_only),
         name="call-panel",
         title="Live call panel",
         description="Live calls, activity, transcript, alerts and controls.",
