@@ -169,3 +169,16 @@ async def test_the_dashboard(browser: Any, origin: str, call_id: str, emulator: 
     await expect(page.locator("#title")).to_contain_text("ended", timeout=TIMEOUT_MS)
     await expect(page.locator("#say")).to_be_disabled()
     await cut_off(page, page, "/dashboard/mcp")
+
+
+async def test_a_read_only_dashboard_shows_no_controls(browser: Any, emulator: Emulator, tmp_path: Path) -> None:
+    from playwright.async_api import expect
+
+    async with http_server(emulator, tmp_path / "data", read_only=True) as origin:
+        page = await browser.new_page()
+        await page.goto(f"{origin}/dashboard?token={TOKEN}")
+        await expect(page.locator("#conn")).to_contain_text("live", timeout=TIMEOUT_MS)  # it reads the server
+        await expect(page.locator("#controls")).to_be_hidden()
+        for button in ("#say", "#mute-customer", "#transfer", "#end"):
+            await expect(page.locator(button)).to_be_hidden()
+        await page.close()
