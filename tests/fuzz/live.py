@@ -169,7 +169,7 @@ class Live:
         """After the examples: the basic tools and listings still answer, and nothing stored or readable leaks."""
 
         async def sweep() -> list[tuple[str, object]]:
-            with anyio.fail_after(30 + 0.5 * len(self.emulator.calls)):  # calls listening in real time slow it
+            with anyio.fail_after(120 + 2 * len(self.emulator.calls)):  # calls listening in real time, a loaded machine
                 seen: list[tuple[str, object]] = []
                 listed = await call_ok(self.client, "list_calls", {"limit": 100})
                 seen.append(("list_calls", listed))

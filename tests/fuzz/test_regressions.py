@@ -68,12 +68,14 @@ def test_a_long_transcript_is_scrubbed_before_it_is_cut() -> None:
     [("1", 16_000), ("a-", 16_000), ("?token", 4_000), ("?a", 8_000), ("/a", 16_000), ("a.", 64_000)],
 )
 def test_scrubbing_remote_text_is_linear(unit: str, size: int) -> None:
-    """Each took seconds at these sizes before the fix (and minutes at 64 KB); now a few milliseconds."""
+    """Each took seconds at these sizes before the fix (and minutes at 64 KB); now a few milliseconds.
+
+    The CPU time of this thread, not the wall clock: other processes loading the machine do not count."""
     text = unit * (size // len(unit))
-    started = time.perf_counter()
+    started = time.thread_time()
     scrub({"note": text, text: 1})
     redact(text)
-    assert time.perf_counter() - started < 0.5
+    assert time.thread_time() - started < 0.5
 
 
 @pytest.mark.parametrize(
