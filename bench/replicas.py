@@ -110,8 +110,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _replica(base_url: str, prefix: str, name: str, data: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+def server_env(base_url: str, name: str, data: Path, prefix: str | None) -> dict[str, str]:
+    """A server process's environment: its own data dir under ``data``; a replica on Redis when ``prefix``."""
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(data),
@@ -119,20 +119,29 @@ def _replica(base_url: str, prefix: str, name: str, data: Path) -> tuple[subproc
         "VAPI_BASE_URL": base_url,
         "VAPI_MCP_DATA_DIR": str(data / name),
         "VAPI_MCP_HTTP_TOKEN": TOKEN,
-        "VAPI_MCP_REDIS_URL": REDIS_URL,
-        "VAPI_MCP_REDIS_PREFIX": prefix,
-        "VAPI_MCP_REPLICA_ID": name,
     }
+    if prefix is not None:
+        env |= {"VAPI_MCP_REDIS_URL": REDIS_URL, "VAPI_MCP_REDIS_PREFIX": prefix, "VAPI_MCP_REPLICA_ID": name}
+    return env
+
+
+def start_server(base_url: str, name: str, data: Path, prefix: str | None) -> tuple[subprocess.Popen[bytes], str]:
+    """``vapi-mcp --transport http`` on a free port: (the process, its MCP URL); not waited for."""
+    port = _free_port()
+    cmd = [sys.executable, "-m", "vapi_mcp", "--transport", "http", "--port", str(port), "--log-level", "WARNING"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vapi_mcp", "--transport", "http", "--port", str(port), "--log-level", "WARNING"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        cmd, env=server_env(base_url, name, data, prefix), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    return proc, f"http://127.0.0.1:{port}/mcp"
+
+
+def _replica(base_url: str, prefix: str, name: str, data: Path) -> tuple[subprocess.Popen[bytes], str]:
+    proc, url = start_server(base_url, name, data, prefix)
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
     for _ in range(300):
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.1):
-                return proc, f"http://127.0.0.1:{port}/mcp"
+                return proc, url
         except OSError:
             time.sleep(0.05)
     proc.kill()

@@ -1,0 +1,201 @@
+"""The scale figure of replicas on Redis (issue 11 item 4): the same paced load through one process and two.
+
+    python -m bench.replica_scale            # 60 calls, a 20 s window per side, three sides: about 1.5 minutes
+    python -m bench.replica_scale --quick    # 6 calls, a 4 s window (what tests/test_bench_smoke.py runs)
+
+One run, two sides, the same load: ``--calls`` outbound calls with ``listen=true`` (16 kHz stereo, one 20 ms
+frame per WebSocket message, real time) from the emulator (scenario ``open-ended``), which runs in this
+process; the servers are ``vapi-mcp --transport http`` subprocesses, driven by the SDK's ``Client`` over HTTP.
+
+- **one**: one server process, no Redis (the in-process store).
+- **mirror** (``--no-mirror`` skips it): two replicas again, every call created through r0, so r1 only
+  mirrors them (every replica holds every call of the fleet): r1's CPU is what mirroring costs.
+- **two**: two replicas sharing Redis (``VAPI_MCP_REDIS_URL``, a prefix of the run's own, distinct
+  ``VAPI_MCP_REPLICA_ID`` and data dirs). The calls are created through the two alternately; the replica that
+  creates a call takes its lease and listens to it, so each carries half (the run prints the split it saw,
+  counted from the recordings in each data dir).
+
+After every call's recording exists and a settle, each server process's CPU (psutil, user + system, every
+thread), Redis's own CPU (``INFO cpu``: the server may run elsewhere), this process's (the emulator's) CPU and
+the recordings' growth are read before and after ``--seconds`` of real time in which the clients send nothing.
+A side **kept up** if the audio recorded per call fell behind the wall clock by at most 1.5 s on average.
+
+The ratio: a Python server uses one core, so one process carries at most ``calls / (its CPU s per s)`` calls
+(its calls per core). Two replicas spend ``replica CPU + Redis CPU`` for their calls and can use two cores, so
+they carry ``2 × calls / (CPU s per s of both replicas and Redis)``. **Scale ratio = 2 × cpu_frame(one) /
+cpu_frame(two, Redis included)**, per frame received (the same as per call-second). The emulator is not counted
+on either side (on this machine it shares the cores with the servers; a real deployment has no emulator).
+Keys live under a prefix of the run's own, deleted at the end (never FLUSHALL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import secrets
+import tempfile
+import time
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import psutil
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from bench.listen_ingest import FRAME_BYTES, FRAMES_PER_S
+from bench.replicas import API_KEY, TOKEN, _tool, cleanup, redis_cpu_s, start_server
+from vapi_mcp.emulator import EmulatorOptions, running_emulator
+
+MAX_LAG_S = 1.5  # mean audio lag per call over the window (a WAV grows in ~1 s steps)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.replica_scale", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=60, help="real-time calls on each side")
+    parser.add_argument("--seconds", type=float, default=20.0, help="the measured window per side")
+    parser.add_argument("--settle", type=float, default=3.0, help="seconds between all recording and the window")
+    parser.add_argument("--no-mirror", dest="mirror", action="store_false", help="skip the mirror-cost side")
+    parser.add_argument("--quick", action="store_true", help="6 calls, a 4 s window")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.calls, args.seconds, args.settle = 6, 4.0, 1.0
+    return args
+
+
+async def _connect(stack: AsyncExitStack, url: str) -> Client:
+    http = await stack.enter_async_context(httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60))
+    for _ in range(300):
+        try:
+            return await stack.enter_async_context(Client(streamable_http_client(url, http_client=http)))
+        except Exception:  # not listening yet
+            await anyio.sleep(0.1)
+    raise RuntimeError(f"no server at {url}")
+
+
+def _wavs(root: Path) -> list[int]:
+    return [p.stat().st_size for p in root.rglob("*.wav")] if root.exists() else []
+
+
+def _cpu(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return times.user + times.system
+
+
+def _self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def side(args: argparse.Namespace, replicas: int, prefix: str | None, creators: int = 0) -> dict[str, Any]:
+    """One side: ``replicas`` server processes (Redis when ``prefix``), ``args.calls`` calls split between the
+    first ``creators`` of them (0: all)."""
+    options = EmulatorOptions(api_key=API_KEY, scenario="open-ended", time_scale=1.0)
+    with tempfile.TemporaryDirectory(prefix="vapi-mcp-scale-") as tmp:
+        data = Path(tmp)
+        async with running_emulator(options) as emulator, AsyncExitStack() as stack:
+            names = [f"r{i}" for i in range(replicas)]
+            procs = [start_server(emulator.base_url, name, data, prefix) for name in names]
+            stack.callback(lambda: [(p.kill(), p.wait()) for p, _ in procs])
+            clients = [await _connect(stack, url) for _, url in procs]
+            call = {"customer_number": "+14155550123", "assistant_id": "asst-support", "listen": True}
+            for i in range(args.calls):
+                await _tool(clients[i % (creators or replicas)], "create_call", call)
+            deadline = time.monotonic() + 60 + args.calls * 0.2
+            while sum(len(_wavs(data / n)) for n in names) < args.calls:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("not every call is recording")
+                await anyio.sleep(0.2)
+            await anyio.sleep(args.settle)
+            ps = [psutil.Process(p.pid) for p, _ in procs]
+            cpu0, redis0, emu0 = [_cpu(p) for p in ps], redis_cpu_s() if prefix else 0.0, _self_cpu()
+            wav0, t0 = [_wavs(data / n) for n in names], time.monotonic()
+            await anyio.sleep(args.seconds)
+            cpu1, redis1, emu1 = [_cpu(p) for p in ps], redis_cpu_s() if prefix else 0.0, _self_cpu()
+            wav1, wall = [_wavs(data / n) for n in names], time.monotonic() - t0
+    frames = [(sum(b) - sum(a)) / FRAME_BYTES for a, b in zip(wav0, wav1, strict=True)]
+    held = [len(w) for w in wav1]
+    total = sum(frames)
+    lag = (args.calls * wall * FRAMES_PER_S - total) / FRAMES_PER_S / max(args.calls, 1)
+    cpu = [b - a for a, b in zip(cpu0, cpu1, strict=True)]
+    redis_s = redis1 - redis0
+    return {
+        "replicas": replicas,
+        "calls": args.calls,
+        "calls_held": held,
+        "wall_s": round(wall, 2),
+        "frames": [round(f) for f in frames],
+        "mean_lag_s": round(lag, 2),
+        "kept_up": lag <= MAX_LAG_S,
+        "cpu_s": [round(c, 2) for c in cpu],
+        "cpu_us_per_frame": [round(c / f * 1e6, 1) if f else None for c, f in zip(cpu, frames, strict=True)],
+        "redis_cpu_s": round(redis_s, 3),
+        "redis_cpu_us_per_frame": round(redis_s / total * 1e6, 2) if total else None,
+        "cpu_us_per_frame_all": round((sum(cpu) + redis_s) / total * 1e6, 1) if total else None,
+        "emulator_utilisation": round((emu1 - emu0) / wall, 3),
+    }
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    prefix = f"vapi-mcp-bench-{secrets.token_hex(4)}:"
+    load0 = os.getloadavg()
+    try:
+        one = await side(args, 1, None)
+        two = await side(args, 2, prefix + "two:")
+        mirror = await side(args, 2, prefix + "mirror:", creators=1) if args.mirror else None
+    finally:
+        cleanup(prefix)
+    report: dict[str, Any] = {"cores": os.cpu_count(), "one": one, "two": two}
+    if mirror is not None:
+        report["mirror"] = mirror
+        # r1 owns nothing: its CPU is what mirroring the other replica's calls costs, per frame r0 received.
+        report["mirror_cpu_us_per_frame"] = round(mirror["cpu_s"][1] / max(mirror["frames"][0], 1) * 1e6, 1)
+    report["load"] = [round(x, 2) for x in load0] + [round(x, 2) for x in os.getloadavg()]
+    one_frame, two_frame = one["cpu_us_per_frame_all"], two["cpu_us_per_frame_all"]
+    if one_frame and two_frame:
+        report["calls_per_core_one"] = round(1e6 / one_frame / FRAMES_PER_S)
+        report["calls_two_replicas_2_cores"] = round(2 * 1e6 / two_frame / FRAMES_PER_S)
+        report["scale_ratio"] = round(2 * one_frame / two_frame, 2)
+    return report
+
+
+def _side_lines(name: str, res: dict[str, Any]) -> list[str]:
+    return [
+        f"{name}: {res['calls']} calls, held {res['calls_held']}, window {res['wall_s']} s, frames {res['frames']}, "
+        f"kept up {'yes' if res['kept_up'] else 'NO'} (mean lag {res['mean_lag_s']} s per call)",
+        f"  CPU per process {res['cpu_s']} s, per frame {res['cpu_us_per_frame']} µs; Redis {res['redis_cpu_s']} s "
+        f"({res['redis_cpu_us_per_frame']} µs/frame); all together {res['cpu_us_per_frame_all']} µs/frame; "
+        f"emulator (not counted) {res['emulator_utilisation']:.0%} of a core",
+    ]
+
+
+def run(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    report = anyio.run(main, args)
+    load = report["load"]
+    print(f"machine: {report['cores']} cores; load average before {load[:3]}, after {load[3:]}")
+    for line in _side_lines("one process, no Redis", report["one"]) + _side_lines(
+        "two replicas on Redis", report["two"]
+    ):
+        print(line)
+    if "scale_ratio" in report:
+        print(
+            f"calls per core, one process: {report['calls_per_core_one']}; two replicas on 2 cores (Redis counted): "
+            f"{report['calls_two_replicas_2_cores']}; scale ratio 2 x cpu/frame(one) / cpu/frame(two + Redis) = "
+            f"{report['scale_ratio']}x (target >= 1.8x)"
+        )
+    if "mirror" in report:
+        print(_side_lines("mirror: two replicas, every call created (owned) by r0", report["mirror"])[1])
+        print(
+            f"  r1 owns nothing: mirroring r0's calls costs it {report['mirror_cpu_us_per_frame']} µs "
+            "per frame r0 receives"
+        )
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    run()
