@@ -149,7 +149,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         mirror = await side(args, 2, prefix + "mirror:", creators=1) if args.mirror else None
     finally:
         cleanup(prefix)
-    report: dict[str, Any] = {"cores": os.cpu_count(), "one": one, "two": two}
+    report: dict[str, Any] = {"cores": os.cpu_count(), "prefix": prefix, "one": one, "two": two}
     if mirror is not None:
         report["mirror"] = mirror
         # r1 owns nothing: its CPU is what mirroring the other replica's calls costs, per frame r0 received.

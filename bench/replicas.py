@@ -198,7 +198,7 @@ def cleanup(prefix: str) -> None:
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     prefix = f"vapi-mcp-bench-{secrets.token_hex(4)}:"
-    report: dict[str, Any] = {"events": args.events}
+    report: dict[str, Any] = {"events": args.events, "prefix": prefix}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             local_s = append_local(args.events, Path(tmp))

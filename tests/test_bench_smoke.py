@@ -201,7 +201,8 @@ def test_replicas_quick_run_reports_and_cleans_up(redis_prefix: str) -> None:
     assert result["events"] == 2000 and result["local_events_per_s"] > 0 and result["redis_events_per_s"] > 0
     assert result["ratio_local_over_redis"] > 0 and "takeover_s" not in result
     client = redis.Redis.from_url(REDIS_URL)  # pyright: ignore[reportUnknownMemberType]
-    assert not list(client.scan_iter(match="vapi-mcp-bench-*")), "the bench deletes its keys"
+    # Only this run's keys: another bench run may share the server (and the db) at the same time.
+    assert not list(client.scan_iter(match=result["prefix"] + "*")), "the bench deletes its keys"
     client.close()
 
 
@@ -219,5 +220,6 @@ def test_replica_scale_quick_run_reports_the_split_the_ratio_and_cleans_up(redis
     assert all(f > 0 for f in one["frames"] + two["frames"]) and one["redis_cpu_s"] == 0 <= two["redis_cpu_s"]
     assert result["scale_ratio"] > 0 and "scale ratio" in proc.stdout and "load average" in proc.stdout
     client = redis.Redis.from_url(REDIS_URL)  # pyright: ignore[reportUnknownMemberType]
-    assert not list(client.scan_iter(match="vapi-mcp-bench-*")), "the bench deletes its keys"
+    # Only this run's keys: another bench run may share the server (and the db) at the same time.
+    assert not list(client.scan_iter(match=result["prefix"] + "*")), "the bench deletes its keys"
     client.close()
