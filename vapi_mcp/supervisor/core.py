@@ -4,6 +4,11 @@ It owns the supervised calls (their latest Vapi snapshot and their event log), a
 operator's policy, turns intents into Vapi control messages (built in ``control``), and runs
 the background work (status polls, listen sessions; ``listening``) in the task group it is
 given. It knows nothing of MCP: changes are told to a :class:`CallObserver`.
+
+Over the ~400-line guideline (some 630 lines) since the fleet inbox and alerts, webhooks, recovery and replicas each
+added their entry points here; not split yet, for want of a full test run in the stop that grew it. The split
+to make: the inbox and alert wiring into its own module, and the webhook / recovery / replica entry points
+behind the modules that already hold their logic (``webhooks``, ``recovery``, ``replicas``).
 """
 
 from __future__ import annotations
