@@ -35,7 +35,7 @@ from vapi_mcp.supervisor.views import AudioSummary, ListenState
 from vapi_mcp.vapi import Call
 
 if TYPE_CHECKING:
-    from vapi_mcp.supervisor.core import CallSupervisor
+    from vapi_mcp.supervisor.registry import CallRegistry
 
 __all__ = ["NotificationRelay", "Replicas", "call_from_shared", "call_to_shared"]
 
@@ -123,7 +123,7 @@ class Replicas:
         self.inbox: SharedEventLog | None = None  # the fleet inbox's shared log (DESIGN §11), once opened
         self._puts: dict[str, dict[str, str]] = {}  # hash fields waiting to be written, by call
         self._puts_due = anyio.Event()
-        self._sup: CallSupervisor | None = None
+        self._sup: CallRegistry | None = None
         self._tasks: anyio.abc.TaskGroup | None = None
         self.channel.on("events", self._event_in)
         self.channel.on("commands", self._command_in)
@@ -136,12 +136,12 @@ class Replicas:
     def observe(self, observer: CallObserver) -> CallObserver:
         return _Observer(observer, self)
 
-    def bind(self, supervisor: CallSupervisor, tasks: anyio.abc.TaskGroup) -> None:
+    def bind(self, supervisor: CallRegistry, tasks: anyio.abc.TaskGroup) -> None:
         self._sup = supervisor
         self._tasks = tasks
 
     @property
-    def sup(self) -> CallSupervisor:
+    def sup(self) -> CallRegistry:
         assert self._sup is not None, "Replicas.bind() first"
         return self._sup
 
