@@ -18,10 +18,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+import vapi_mcp
 from vapi_mcp.errors import InvalidInput
 from vapi_mcp.listen import eventdata, events
 from vapi_mcp.listen.events import EVENT_TYPES, MAX_DATA_BYTES, CallEvent, EventLog, EventPage
 from vapi_mcp.store.base import JournalScan
+from vapi_mcp.supervisor import webhooks
+from vapi_mcp.supervisor.alerts.inbox import INBOX_TYPES
 
 AT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
@@ -87,8 +90,25 @@ def test_clock_in_another_zone_or_naive_is_written_as_utc() -> None:
 
 
 def test_any_type_is_accepted_and_known_types_are_listed() -> None:
-    assert "transcript" in EVENT_TYPES and "vapi.message" in EVENT_TYPES and len(set(EVENT_TYPES)) == 15
+    assert "transcript" in EVENT_TYPES and "vapi.message" in EVENT_TYPES and len(set(EVENT_TYPES)) == 22
+    assert {"store.unavailable", "call.added", "call.ended"} <= set(EVENT_TYPES)
     assert EventLog("c").append("custom.thing", {"a": 1}).type == "custom.thing"
+
+
+def test_every_type_the_package_emits_is_listed() -> None:
+    """A type appended anywhere in vapi_mcp (a log's literal, an analysis event, a webhook's ``vapi.<type>``,
+    an inbox type) is in EVENT_TYPES: a new event type cannot ship undocumented."""
+    package = Path(vapi_mcp.__file__).parent
+    literal = re.compile(r'(?:log\.append|AudioEvent)\(\s*"([^"]+)"')
+    emitted = {
+        found
+        for path in package.rglob("*.py")
+        if "emulator" not in path.relative_to(package).parts  # the fake Vapi emits no events of ours
+        for found in literal.findall(path.read_text())
+    }
+    emitted |= {f"vapi.{kind}" for kind in webhooks.EVENT_TYPES} | set(INBOX_TYPES)
+    assert {"call.status", "listen.gap", "silence", "store.unavailable", "call.ended"} <= emitted, "the scan works"
+    assert sorted(emitted - set(EVENT_TYPES)) == []
 
 
 def test_window_slides_but_journal_serves_everything_in_order(log: EventLog) -> None:

@@ -55,9 +55,18 @@ EVENT_TYPES: tuple[str, ...] = (
     "alert",
     "speech.update",
     "call.report",
+    "vapi.hang",
+    "vapi.user-interrupted",
+    "vapi.transfer-update",
+    "vapi.language-change-detected",
+    "store.unavailable",
+    "call.added",
+    "call.ended",
 )
-"""The types vapi-mcp emits (DESIGN §6; webhooks add ``vapi.<type>`` for some of Vapi's messages, §12).
-The log accepts any type string; this is documentation."""
+"""Every type vapi-mcp emits (DESIGN §6): a call's log, with what webhooks add (§12: ``speech.update``,
+``call.report``, ``vapi.<type>`` for the messages listed) and replicas (§13: ``store.unavailable`` once Redis is
+back), and the fleet inbox's own ``call.added`` / ``call.ended`` (§11). The log accepts any type string; this
+list is documentation, held by a test against every type the package appends."""
 
 DEFAULT_WINDOW = 256
 """Events kept in memory per call: the journal holds them all, so this only serves live readers (and bounds RAM)."""
