@@ -96,6 +96,7 @@ async def test_stop_listening_keeps_what_was_heard(supervisor: CallSupervisor) -
     with anyio.fail_after(20):
         info = await supervisor.create_call(customer_number=CUSTOMER, assistant_id="asst-1")
         assert (await supervisor.wait_for_event(info.call_id, types=["listen.connected"], after_seq=0)).matched
+        await wait_for_status(supervisor, info.call_id, "in-progress")  # the socket opens before: not live yet
         stopped = supervisor.stop_listening(info.call_id)
         assert not stopped.listening
         while supervisor.info(info.call_id).listen_state != "off":

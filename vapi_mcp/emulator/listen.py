@@ -5,8 +5,9 @@ Where Vapi's behaviour is unknown the emulator picks a documented default:
 * a connection for an unknown/ended call is refused *before* the WebSocket handshake with HTTP 404 (HTTP 401
   when ``listenAuthenticationEnabled`` and the bearer is not the public key), or with close code 1008 where the
   server cannot send an HTTP denial;
-* a connection opened before the call is ``in-progress`` is accepted and stays silent until it is (real Vapi is
-  unreliable there; clients should wait for ``in-progress``);
+* a connection opened before the call is ``in-progress`` is accepted and stays silent until it is, then hears the
+  call from its first frame (real Vapi is reported unreliable there; our server opens early and, refused or
+  closed before audio, opens again once the call is in progress);
 * the socket closes with 1000 when the call ends, 1001 when the emulator shuts down, and with no close frame at
   all (a dropped TCP connection) when the scenario scripts a drop.
 """

@@ -96,6 +96,11 @@ class AudioPipeline:
         self.analyzer = AudioAnalyzer(fmt, call_id=self.call_id, silence_threshold_s=self.silence_threshold_s)
         self.recorder: WavRecorder | None = None
 
+    @property
+    def audio_started(self) -> bool:
+        """Audio has arrived (or a restart analysed the recording): the stream clock runs."""
+        return self._audio_started
+
     # ------------------------------------------------------------------ input
     def feed(self, message: bytes | str) -> None:
         """One WebSocket message. Never raises on bad input.

@@ -4,6 +4,11 @@ Reconnection reuses websockets' own ``async for ws in connect(...)`` loop (jitte
 exponential backoff). An abnormal close while the call is live reconnects; a normal close
 (1000/1001), or the call having ended, finishes the session.
 
+An *early* session is opened before the call is known to be in progress (Vapi gives the listen URL at
+creation), so that the socket is already open when the first word is spoken. Until audio arrives it is
+only a try: if the socket is refused or closes and the call is not over, the session gives way quietly
+(``gave_way``: no event, no gap) and the caller opens a normal one once the call is in progress.
+
 Messages do not go through ``recv()``: :class:`~vapi_mcp.listen.direct.DirectConnection`, the
 ``create_connection`` factory that ``connect()`` offers, hands every message to the pipeline as
 it arrives, reading the usual audio frames itself; websockets still does the handshake, pings,
@@ -48,6 +53,7 @@ class ListenSession:
         on_state: Callable[[SessionState], None] = lambda state: None,
         max_failed_attempts: int = 8,
         open_timeout_s: float = 10.0,
+        early: bool = False,
     ) -> None:
         self.call_id = call_id
         self._url = listen_url  # a capability: never logged
@@ -58,6 +64,8 @@ class ListenSession:
         self.on_state = on_state
         self.max_failed_attempts = max_failed_attempts
         self.open_timeout_s = open_timeout_s
+        self.early = early
+        self.gave_way = False
         self.connects = 0
         self.closed_reason = ""
 
@@ -99,6 +107,9 @@ class ListenSession:
                     self._closed(ws.close_code, failed=True)
                     return
                 code = ws.close_code
+                if self._unheard() and not await self.call_is_over():
+                    self.gave_way = True  # closed before the call was live: try again once it is
+                    return
                 if code in NORMAL_CLOSE_CODES or await self.call_is_over():
                     self.closed_reason = "call ended" if code in NORMAL_CLOSE_CODES else "call over"
                     self._closed(code)
@@ -113,7 +124,10 @@ class ListenSession:
                 self.log.append("listen.reconnecting", {"code": code, "attempt": failed})
         except (InvalidStatus, InvalidHandshake, OSError, TimeoutError) as exc:
             # Not transient (e.g. 401/404 at the handshake), or retries exhausted by websockets.
-            if self.connects and _gone(exc) and await self._over_after_all():
+            if self._unheard() and not await self.call_is_over():
+                self.gave_way = True  # refused before the call was live: try again once it is
+                return
+            if (self.connects or self._unheard()) and _gone(exc) and await self._over_after_all():
                 # The socket dropped as the call ended, and "is it over?" could not be answered then.
                 self.closed_reason = "call over"
                 self._closed(None)
@@ -122,7 +136,12 @@ class ListenSession:
             self._closed(None, failed=True)
         finally:
             # Stopped or cancelled while the call may go on (finish() already ran if it ended).
-            self.pipeline.pause()  # idempotent and synchronous: flushes the recording even when cancelled
+            if not self.gave_way:
+                self.pipeline.pause()  # idempotent and synchronous: flushes the recording even when cancelled
+
+    def _unheard(self) -> bool:
+        """An early session that has had no audio yet (the call may not be live)."""
+        return self.early and not self.pipeline.audio_started
 
     async def _over_after_all(self, attempts: int = 3, pause_s: float = 0.5) -> bool:
         """Ask again, a few times, whether the call is over (each answer may fail and say no)."""

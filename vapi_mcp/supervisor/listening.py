@@ -2,8 +2,11 @@
 
 Every supervised call is watched by the fleet's status poller (:mod:`~vapi_mcp.supervisor.polling`:
 one request per interval for all of them) until it ends, and, when listening is wanted, has a
-ListenSession that starts once the call is in progress. ``start``/``stop`` return at once; the work
-happens in the task group.
+ListenSession. The session opens as soon as the call has a listen URL, before it is known to be in
+progress, so that the socket is open when the call's audio begins: call time 0 of the stream is then
+the call's own, and what the first seconds hold is heard however late the poll learns "in-progress".
+Should the socket not serve a call that is not live yet, the session gives way and opens again once
+the call is in progress. ``start``/``stop`` return at once; the work happens in the task group.
 Shutdown cancels the group: sockets close, recordings and journals are flushed.
 
 ``listen/`` is handed callbacks (state changes, "is the call over?", "audio arrived") and never
@@ -118,7 +121,7 @@ class Listening:
 
     # ------------------------------------------------------------------ background work
     def status_changed(self, sup: SupervisedCall) -> None:
-        """Wake the call's waiting listener (it starts once the call is in progress)."""
+        """Wake the call's waiting listener (one whose early socket gave way opens again once the call is live)."""
         tasks = self._calls.get(sup.call_id)
         if tasks is not None:
             tasks.status_changed.set()
@@ -138,13 +141,18 @@ class Listening:
         tasks = self._calls[sup.call_id]
         try:
             with scope:
-                while sup.call.status not in LISTENABLE:
-                    if sup.ended:
-                        self._set_state(sup, "closed")
-                        break
-                    await tasks.status_changed.wait()
+                early = True  # one early session (see the module docstring), then one once the call is live
+                while not sup.ended:
+                    live = sup.call.status in LISTENABLE
+                    if live or early:
+                        if await self._run_session(sup, early=not live):
+                            break
+                        early = False  # the socket did not serve the call before it was live
+                        self._set_state(sup, "waiting")
+                    else:
+                        await tasks.status_changed.wait()
                 else:
-                    await self._run_session(sup)
+                    self._set_state(sup, "closed")
         finally:
             tasks.listener = None
             self._tidy(sup.call_id, tasks)
@@ -174,7 +182,8 @@ class Listening:
             accept_transcript=sup.gate.accept_listen,
         )
 
-    async def _run_session(self, sup: SupervisedCall) -> None:
+    async def _run_session(self, sup: SupervisedCall, *, early: bool) -> bool:
+        """One listen session; False when an early one gave way (the call was not live yet)."""
         assert sup.call.monitor is not None and sup.call.monitor.listen_url is not None
         if sup.pipeline is None:
             sup.pipeline = self.new_pipeline(sup)
@@ -194,9 +203,13 @@ class Listening:
             public_key=self.settings.public_key.get_secret_value() if self.settings.public_key else None,
             call_is_over=call_is_over,
             on_state=functools.partial(self._on_session_state, sup),
+            early=early,
         )
         await session.run()
+        if session.gave_way:
+            return False
         if session.closed_reason == "call ended":
             # The socket closed because the call ended: learn endedReason now, not at the next poll.
             with anyio.CancelScope(shield=True), anyio.move_on_after(5):
                 await call_is_over()
+        return True
