@@ -9,8 +9,11 @@ import anyio
 from mcp import Client
 
 from tests.conftest import API_KEY, make_settings
+from tests.face.tools.test_alert_rules import TOLERANCE_S, expected
 from tests.helpers import call_err, call_ok, create_call, read_json
 from vapi_mcp.emulator import EmulatorOptions, running_emulator
+from vapi_mcp.emulator.conditions import conditions
+from vapi_mcp.emulator.scenario import get_scenario
 from vapi_mcp.face import create_server
 
 
@@ -120,36 +123,51 @@ async def test_the_inbox_resource_is_subscribable_in_both_eras(settings: Any) ->
                 await anyio.sleep(0.05)
 
 
+FLEET_RULES: dict[str, Any] = {
+    "dead_air": {"after_s": 3.0},
+    "talk_over": {"overlap_s": 1.5},  # its other trigger (3 overlaps within 30 s) needs more than these calls hold
+    "monologue": {"party": "assistant", "after_s": 30.0},
+    "keywords": {"phrases": ["manager"]},
+    "audio_quality": {"min_dbfs": -50.0, "window_s": 10.0},
+    "listen_lost": {"after_s": 10.0},
+    "ended_abnormally": {},
+}
+"""Every rule whose ground truth the tests know, on every call of the fleet (call_duration stays at 900 s)."""
+
+
 async def test_twenty_calls_one_inbox_loop_every_alert_once_in_order(tmp_path: Path) -> None:
     options = EmulatorOptions(api_key=API_KEY, scenario="dead-air", time_scale=2.0)
     troubles = ["dead-air", "talk-over", "angry", "support-call"]
     async with running_emulator(options) as emu:
-        settings = make_settings(
-            emu,
-            tmp_path,
-            poll_interval_s=0.1,
-            alert_rules={"keywords": {"phrases": ["manager"]}, "dead_air": {"after_s": 3}},
-        )
+        settings = make_settings(emu, tmp_path, poll_interval_s=2.0, alert_rules=FLEET_RULES)
         async with Client(create_server(settings)) as client:
             with anyio.fail_after(90):
-                calls: set[str] = set()
+                calls: dict[str, str] = {}
                 for i in range(20):
                     assistant = {"metadata": {"emulatorScenario": troubles[i % len(troubles)]}}
                     info = await call_ok(
                         client, "create_call", {"customer_number": "+14155550123", "assistant": assistant}
                     )
-                    calls.add(info["call_id"])
-                inbox = await inbox_until_ended(client, calls, timeout=80)
+                    calls[info["call_id"]] = troubles[i % len(troubles)]
+                inbox = await inbox_until_ended(client, set(calls), timeout=80)
                 seqs = [e["seq"] for e in inbox]
                 assert seqs == sorted(set(seqs)), "the inbox is read in seq order, each event once"
-                from_inbox = sorted(
-                    (e["data"]["call_id"], e["data"]["call_seq"]) for e in inbox if e["type"] == "alert"
-                )
+                alerts = [e["data"] for e in inbox if e["type"] == "alert"]
+                from_inbox = sorted((a["call_id"], a["call_seq"]) for a in alerts)
                 from_calls: list[tuple[str, int]] = []
                 for call_id in calls:
                     page = await call_ok(client, "get_call_events", {"call_id": call_id, "types": ["alert"]})
                     from_calls += [(call_id, e["seq"]) for e in page["events"]]
                 assert from_inbox == sorted(from_calls), "every alert of every call reached the inbox exactly once"
-                # Dead air, talk-over and the angry caller each raise one (15 in all); a listen socket that opens
-                # late on this busy machine may miss the first seconds of a call, so allow a few misses.
-                assert len(from_inbox) >= 10, from_inbox
+                # Each call's alerts are exactly those its scenario's ground truth implies (dead air, talk-over
+                # and the angry caller one each, 15 in all), at the call time it says.
+                for call_id, scenario in calls.items():
+                    truth = conditions(get_scenario(scenario))
+                    want = sorted(
+                        (rule, at) for rule, params in FLEET_RULES.items() for at in expected(rule, params, truth)
+                    )
+                    got = sorted((a["rule"], a["at_s"]) for a in alerts if a["call_id"] == call_id)
+                    assert [rule for rule, _ in got] == [rule for rule, _ in want], (scenario, got, want)
+                    for (_, at), (_, should) in zip(got, want, strict=True):
+                        assert abs(at - should) <= TOLERANCE_S, (scenario, got, want)
+                assert len(alerts) == 15, alerts
