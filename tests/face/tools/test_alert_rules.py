@@ -67,6 +67,12 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("error-ending", "ended_abnormally", {}),
 ]
 
+CLEAN_RULES: dict[str, Any] = {
+    "keywords": {"phrases": ["cancel my account", "manager", "lawyer"]},
+    "listen_lost": {"after_s": 1},
+}
+"""What the clean call (support-call) is supervised with, over the default rules."""
+
 
 async def supervise(tmp_path: Path, scenario: str, rules: dict[str, Any], era: str = "auto") -> list[dict[str, Any]]:
     """Play ``scenario`` to its end under supervision with ``rules``; the call's alert events."""
@@ -108,7 +114,7 @@ async def test_each_rule_fires_when_the_ground_truth_says(
 
 
 async def test_a_clean_call_fires_no_rule(tmp_path: Path) -> None:
-    phrases = {"keywords": {"phrases": ["cancel my account", "manager", "lawyer"]}, "listen_lost": {"after_s": 1}}
+    phrases = CLEAN_RULES
     truth = conditions(get_scenario("support-call"))
     for rule, params in {
         "dead_air": {"after_s": 4.0},
