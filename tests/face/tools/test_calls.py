@@ -215,7 +215,7 @@ async def test_stop_listening_and_shutdown_leave_nothing_behind(settings: Any, e
     with anyio.fail_after(30):
         async with Client(create_server(settings)) as client:
             call_id = await create_call(client, listen=True)
-            await call_ok(client, "wait_for_event", {"call_id": call_id, "types": ["listen.connected"]})
+            await call_ok(client, "wait_for_event", {"call_id": call_id, "types": ["listen.connected"], "after_seq": 0})
             assert emulator.view(call_id)["listeners"] == 1
             stopped = await call_ok(client, "stop_listening", {"call_id": call_id})
             assert stopped["listening"] is False
@@ -228,7 +228,7 @@ async def test_stop_listening_and_shutdown_leave_nothing_behind(settings: Any, e
             await call_ok(client, "start_listening", {"call_id": call_id})
             await call_ok(client, "wait_for_event", {"call_id": call_id, "types": ["listen.connected"]})
             other = await create_call(client, listen=True)
-            await call_ok(client, "wait_for_event", {"call_id": other, "types": ["listen.connected"]})
+            await call_ok(client, "wait_for_event", {"call_id": other, "types": ["listen.connected"], "after_seq": 0})
             leaving = anyio.current_time()
         # The client is gone and the server's lifespan ended within a few seconds: every socket is closed.
         assert anyio.current_time() - leaving < 3.0
@@ -240,7 +240,8 @@ async def test_stop_listening_and_shutdown_leave_nothing_behind(settings: Any, e
 async def test_call_end_stops_the_session_by_itself(client: Client, emulator: Emulator) -> None:
     with anyio.fail_after(30):
         call_id = await create_call(client, listen=True)
-        await call_ok(client, "wait_for_event", {"call_id": call_id, "types": ["listen.connected"]})
+        await call_ok(client, "wait_for_event", {"call_id": call_id, "types": ["listen.connected"], "after_seq": 0})
+        await wait_status(client, call_id, "in-progress")  # the socket opens before the call is live
         await call_ok(client, "end_call", {"call_id": call_id})
         closed = await call_ok(
             client, "wait_for_event", {"call_id": call_id, "types": ["listen.closed"], "after_seq": 0}
