@@ -23,7 +23,7 @@ class Recorder:
         self.changes: list[tuple[str, tuple[Aspect, ...]]] = []
         self.list_changes = 0
 
-    def call_changed(self, call_id: str, aspects: tuple[Aspect, ...]) -> None:
+    def call_changed(self, call_id: str, aspects: tuple[Aspect, ...], *, from_log: bool = False) -> None:
         self.changes.append((call_id, aspects))
 
     def calls_changed(self) -> None:
@@ -60,7 +60,7 @@ async def test_create_listen_and_end(supervisor: CallSupervisor, emulator: Emula
         assert emulator.calls[call_id].body["assistantOverrides"]["monitorPlan"]["listenEnabled"] is True
         waited = await supervisor.wait_for_event(call_id, types=["speech.started"], after_seq=0, timeout_s=15)
         assert waited.matched, "the supervisor listened by itself once the call was in progress"
-        summary = supervisor.audio_summary(call_id)
+        summary = await supervisor.audio_summary(call_id)
         assert summary.duration_s > 0 and summary.listen_state == "connected"
         assert supervisor.recording(call_id)[:4] == b"RIFF"
         result = await supervisor.end_call(call_id)

@@ -25,7 +25,7 @@ from vapi_mcp.supervisor import CallSupervisor, running_supervisor
 async def _listened_call(sup: CallSupervisor, heard_s: float) -> str:
     """A call placed and listened to until ``heard_s`` of its audio was analysed."""
     call_id = (await sup.create_call(customer_number=CUSTOMER, assistant_id="asst-1")).call_id
-    while sup.audio_summary(call_id).duration_s < heard_s:
+    while (await sup.audio_summary(call_id)).duration_s < heard_s:
         await anyio.sleep(0.05)
     return call_id
 
@@ -48,7 +48,7 @@ async def test_a_restart_lists_the_call_resumes_listening_and_keeps_the_whole_su
         async with running_supervisor(settings) as first:
             quiet = (await first.create_call(customer_number=CUSTOMER, assistant_id="a", listen=False)).call_id
             call_id = await _listened_call(first, heard_s=8.0)  # the scenario's talk is over by 5.6 s
-            before = first.audio_summary(call_id)
+            before = await first.audio_summary(call_id)
         assert before.parties["customer"].talk_s > 1.0
         lists_before = _list_requests(emulator)
 
@@ -64,9 +64,9 @@ async def test_a_restart_lists_the_call_resumes_listening_and_keeps_the_whole_su
             assert gap.matched and gap.events[0].data["reason"] == "restart"
             data = gap.events[0].data
             assert data["from_s"] == pytest.approx(before.duration_s, abs=1.0) and data["gap_s"] > 0
-            while second.audio_summary(call_id).duration_s < data["to_s"] + 2.0:
+            while (await second.audio_summary(call_id)).duration_s < data["to_s"] + 2.0:
                 await anyio.sleep(0.05)
-            after = second.audio_summary(call_id)
+            after = await second.audio_summary(call_id)
             # The summary covers the audio heard before the restart, not only what came after.
             assert after.parties["customer"].talk_s == pytest.approx(before.parties["customer"].talk_s, abs=0.05)
             assert after.parties["assistant"].turns == before.parties["assistant"].turns
@@ -83,20 +83,20 @@ async def test_a_call_that_ended_while_the_server_was_down_gets_its_status_and_f
     with anyio.fail_after(40):
         async with running_supervisor(settings) as first:
             call_id = await _listened_call(first, heard_s=6.0)
-            before = first.audio_summary(call_id)
+            before = await first.audio_summary(call_id)
         emulator.calls[call_id].end("customer-ended-call")
         async with running_supervisor(settings) as second:
             await second.recovery.report.done.wait()
             assert second.recovery.report.ended_meanwhile == [call_id]
             info = second.info(call_id)
             assert info.status == "ended" and info.ended_reason == "customer-ended-call"
-            summary = second.audio_summary(call_id)
+            summary = await second.audio_summary(call_id)
             assert summary.finished and summary.duration_s == pytest.approx(before.duration_s, abs=1.0)
             assert summary.parties["customer"].talk_s == pytest.approx(before.parties["customer"].talk_s, abs=0.05)
         # ...and written, so a third start serves it from disk without asking Vapi anything.
         async with running_supervisor(settings) as third:
             assert third.recovery.report.index is not None and not third.recovery.report.index.unfinished
-            assert third.audio_summary(call_id) == summary.model_copy(update={"listen_state": "off"})
+            assert (await third.audio_summary(call_id)) == summary.model_copy(update={"listen_state": "off"})
 
 
 async def test_ended_calls_beyond_the_memory_cap_are_served_from_disk(emulator: Emulator, tmp_path: Path) -> None:
@@ -110,7 +110,7 @@ async def test_ended_calls_beyond_the_memory_cap_are_served_from_disk(emulator: 
                 await sup.end_call(call_id)
                 while not sup.info(call_id).status == "ended" or sup.info(call_id).listening:
                     await anyio.sleep(0.05)
-                summaries[call_id] = sup.audio_summary(call_id).duration_s
+                summaries[call_id] = (await sup.audio_summary(call_id)).duration_s
                 ids.append(call_id)
             while len(sup.calls) > 2:  # the last call leaves memory once its listening is over
                 await anyio.sleep(0.05)
@@ -118,13 +118,13 @@ async def test_ended_calls_beyond_the_memory_cap_are_served_from_disk(emulator: 
             listed = {info.call_id: info for info in sup.supervised_calls()}
             for call_id in ids:
                 assert listed[call_id].supervised and listed[call_id].status == "ended"
-                summary = sup.audio_summary(call_id)
+                summary = await sup.audio_summary(call_id)
                 assert summary.finished and summary.duration_s == pytest.approx(summaries[call_id], abs=0.01)
                 assert sup.recording(call_id)[:4] == b"RIFF"
                 assert "listen.closed" in _seqs_ok(sup, call_id)
             assert len([c for c in sup.calls.values() if c.idle]) <= 2, "reading them back keeps the cap"
             with pytest.raises(CallNotFound):
-                sup.audio_summary("no-such-call")
+                await sup.audio_summary("no-such-call")
 
 
 async def test_retention_prunes_calls_unchanged_for_longer_than_the_setting(emulator: Emulator, tmp_path: Path) -> None:
@@ -189,7 +189,7 @@ async def test_every_call_whose_end_the_server_learns_is_announced_ended_once_ac
             ended = _ended_in_inbox(second)
             assert sorted(ended) == sorted([meanwhile, live]) and all(len(e) == 1 for e in ended.values())
             announced = ended[meanwhile][0]
-            summary = second.audio_summary(meanwhile)
+            summary = await second.audio_summary(meanwhile)
             assert announced["endedReason"] == "customer-ended-call"
             assert announced["duration_s"] == summary.duration_s > 5.0, "the final summary's headline figures"
             assert announced["interruptions"] == summary.interruptions

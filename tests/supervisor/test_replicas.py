@@ -60,12 +60,17 @@ async def test_any_replica_reads_and_steers_any_call(emulator: Emulator, tmp_pat
             for sup in (a, b):
                 got = seqs(sup, call_id)
                 assert got == sorted(set(got)) and got[0] == 1, "strictly increasing, no duplicate"
-            await until(lambda: b.audio_summary(call_id).duration_s > 0)  # the owner's summary, from its hash
             inbox = [e for e in b.inbox_events(limit=1000).events if e.data.get("call_id") == call_id]
             assert [e.type for e in inbox] == ["call.added"], "one shared inbox, the call added once"
             with pytest.raises(RecordingUnavailable, match="replica 'a'"):
                 b.recording(call_id)
             assert a.recording(call_id)[:4] == b"RIFF"
+            # Only the owner measures; it shares a call's summary once another replica asks (nobody had).
+            assert a.replicas.fleet.get_now(call_id, "summary") == {}
+            first = await b.audio_summary(call_id)  # b asks a, which pushes at once: the first read is live
+            assert first.duration_s > 0 and first.listen_state == "connected"
+            await anyio.sleep(2.5)  # a watched call's summary is pushed every second
+            assert (await b.audio_summary(call_id)).duration_s >= first.duration_s + 1.0
 
 
 async def test_a_released_lease_is_taken_over(emulator: Emulator, tmp_path: Path, redis_prefix: str) -> None:

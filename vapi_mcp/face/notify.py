@@ -12,7 +12,9 @@ one ``resources/updated`` per URI per ``interval_s`` (a cue to re-read, never a 
 
 Replicas (DESIGN §13): with a :class:`~vapi_mcp.face.shared_bus.SharedSubscriptionBus` both eras go through
 the bus: what any replica publishes comes back to every replica, which sends it to its own legacy sessions
-(coalesced again) as well as to its listen streams.
+(coalesced again) as well as to its listen streams. A change every replica sees for itself (an event taken
+into a call's log or the inbox: each replica takes every event) is delivered here only; the rest (an owner's
+audio summary, a webhook's transcript, the list of calls) crosses Redis, all of one flush in one message.
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ class Notifier:
         self.interval_s = interval_s
         self._legacy_sessions: dict[str, ServerSession] = {}
         self._legacy_subs: dict[str, set[str]] = {}
-        self._pending: set[str] = set()
+        self._pending: set[str] = set()  # changes for every replica (through the shared bus)
+        self._pending_here: set[str] = set()  # changes each replica sees for itself (delivered here only)
         self._list_changed = False
         self._wakeup = anyio.Event()
         self.published = 0  # resources/updated sent (both eras), for tests and diagnostics
@@ -91,8 +94,9 @@ class Notifier:
             bus.subscribe(self._heard)
 
     # ------------------------------------------------------------------ producer side (sync, cheap)
-    def resource_changed(self, uri: str) -> None:
-        self._pending.add(uri)
+    def resource_changed(self, uri: str, *, here: bool = False) -> None:
+        """``uri`` changed; ``here``: every replica sees this change for itself (nothing to share)."""
+        (self._pending_here if here and self.shared else self._pending).add(uri)
         self._wakeup.set()
 
     def list_changed(self) -> None:
@@ -121,16 +125,22 @@ class Notifier:
 
     async def flush(self) -> None:
         uris, self._pending = self._pending, set()
+        here, self._pending_here = self._pending_here, set()
         list_changed, self._list_changed = self._list_changed, False
+        if isinstance(self.bus, SharedSubscriptionBus):
+            shared: list[ServerEvent] = [ResourcesListChanged()] if list_changed else []
+            shared += [ResourceUpdated(uri=uri) for uri in sorted(uris)]
+            self.published += len(uris) + len(here - uris)
+            await self.bus.publish_many(shared)  # one message to every replica
+            self.bus.deliver_here([ResourceUpdated(uri=uri) for uri in sorted(here - uris)])
+            return
         if list_changed:
             await self.bus.publish(ResourcesListChanged())
-            if not self.shared:
-                await self._legacy_list_changed()
+            await self._legacy_list_changed()
         for uri in sorted(uris):
             self.published += 1
             await self.bus.publish(ResourceUpdated(uri=uri))
-            if not self.shared:
-                await self._legacy_updated(uri)
+            await self._legacy_updated(uri)
 
     async def _legacy_list_changed(self) -> None:
         for key in list(self._legacy_sessions):
@@ -254,7 +264,7 @@ class ResourceObserver:
     def __init__(self, notifier: Notifier) -> None:
         self.notifier = notifier
 
-    def call_changed(self, call_id: str, aspects: tuple[Aspect, ...]) -> None:
+    def call_changed(self, call_id: str, aspects: tuple[Aspect, ...], *, from_log: bool = False) -> None:
         uris = resource_uris(call_id)
         by_aspect = {
             "call": uris.call,
@@ -265,13 +275,13 @@ class ResourceObserver:
             "report": f"{uris.call}/report",
         }
         for aspect in aspects:
-            self.notifier.resource_changed(by_aspect[aspect])
+            self.notifier.resource_changed(by_aspect[aspect], here=from_log)
         if "call" in aspects:
-            self.notifier.resource_changed("vapi://calls")
+            self.notifier.resource_changed("vapi://calls", here=from_log)
 
     def calls_changed(self) -> None:
         self.notifier.resource_changed("vapi://calls")
         self.notifier.list_changed()
 
     def inbox_changed(self) -> None:
-        self.notifier.resource_changed(INBOX_URI)
+        self.notifier.resource_changed(INBOX_URI, here=True)  # every replica takes the inbox's events

@@ -98,7 +98,7 @@ def build_panel(state: AppState, *, read_only: bool = False) -> Apps:
             lines = [f"{len(calls)} supervised call(s)", *(_call_line(info, alerts) for info in calls)]
         else:
             info = supervisor.info(call_id)
-            lines = [_call_line(info, alerts), *_summary_lines(supervisor.audio_summary(call_id))]
+            lines = [_call_line(info, alerts), *_summary_lines(await supervisor.audio_summary(call_id))]
         if not client_supports_apps(ctx):
             lines.append(NO_APPS_HINT)
         view = PanelView(call_id=call_id, summary="\n".join(lines))

@@ -55,7 +55,7 @@ def register_resources(server: MCPServer[Any], state: AppState) -> None:
     async def audio_summary_resource(call_id: str) -> str:
         """Talk time, turns, levels, overlap, silences and sparkline per party (updates live while listening)."""
         with resource_errors():
-            return state.require().audio_summary(call_id).model_dump_json()
+            return (await state.require().audio_summary(call_id)).model_dump_json()
 
     @server.resource(
         "vapi://calls/{call_id}/transcript", name="call-transcript", title="Transcript", mime_type="text/plain"

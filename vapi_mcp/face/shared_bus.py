@@ -7,7 +7,8 @@ replica A hears of events ingested on replica B. The Redis plumbing lives below 
 (:class:`~vapi_mcp.supervisor.replicas.NotificationRelay`); this module only speaks the SDK's event types.
 
 When Redis does not answer, a publish is delivered locally instead: this replica's clients still hear of
-this replica's changes.
+this replica's changes. A message carries one change per line: the notifier sends everything one flush
+shares in one message (one Redis round trip, however many calls changed).
 """
 
 from __future__ import annotations
@@ -70,10 +71,21 @@ class SharedSubscriptionBus:
         self._relay = None
 
     async def publish(self, event: ServerEvent) -> None:
+        await self.publish_many([event])
+
+    async def publish_many(self, events: list[ServerEvent]) -> None:
+        """Publish ``events`` to every replica in one message (delivered here alone if Redis is down)."""
+        if not events:
+            return
         relay = self._relay
-        if relay is None or not await relay.publish(encode_event(event)):
-            self._deliver(event)
+        if relay is None or not await relay.publish("\n".join(map(encode_event, events))):
+            self.deliver_here(events)
         await anyio.lowlevel.checkpoint()
+
+    def deliver_here(self, events: list[ServerEvent]) -> None:
+        """Deliver to this replica's listeners only (a change every replica sees for itself)."""
+        for event in events:
+            self._deliver(event)
 
     def subscribe(self, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
         token = object()
@@ -87,9 +99,10 @@ class SharedSubscriptionBus:
     def _received(self, payload: bytes) -> None:
         if self._relay is None:
             return
-        event = decode_event(payload)
-        if event is not None:
-            self._deliver(event)
+        for line in payload.split(b"\n"):
+            event = decode_event(line)
+            if event is not None:
+                self._deliver(event)
 
     def _deliver(self, event: ServerEvent) -> None:
         self.delivered += 1

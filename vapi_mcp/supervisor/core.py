@@ -274,12 +274,12 @@ class CallSupervisor(CallRegistry):
         sup = self.supervised(call_id)
         return self.events(call_id, after_seq=max(0, sup.log.latest_seq - limit), limit=limit)
 
-    def audio_summary(self, call_id: str) -> AudioSummary:
+    async def audio_summary(self, call_id: str) -> AudioSummary:
         sup = self.supervised(call_id)
         if sup.pipeline is None and sup.final_summary is not None:  # read back from the data dir
             return AudioSummary.model_validate({**sup.final_summary, "listen_state": sup.listen_state})
-        if sup.pipeline is None:
-            shared = self.replicas.summary(call_id, sup.listen_state) if self.replicas is not None else None
+        if sup.pipeline is None:  # with replicas: the owner measures it
+            shared = await self.replicas.summary(call_id, sup.listen_state) if self.replicas is not None else None
             return shared or AudioSummary.silent(call_id, sup.listen_state)
         measured = sup.pipeline.summary()
         return AudioSummary(**dict(measured), listen_state=sup.listen_state)

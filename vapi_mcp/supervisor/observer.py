@@ -18,8 +18,10 @@ Aspect = Literal["call", "events", "audio-summary", "transcript", "recording", "
 class CallObserver(Protocol):
     """Told when a supervised call, or the set of supervised calls, changes."""
 
-    def call_changed(self, call_id: str, aspects: tuple[Aspect, ...]) -> None:
-        """Views ``aspects`` of call ``call_id`` changed (re-read them)."""
+    def call_changed(self, call_id: str, aspects: tuple[Aspect, ...], *, from_log: bool = False) -> None:
+        """Views ``aspects`` of call ``call_id`` changed (re-read them). ``from_log``: the change comes from an
+        event taken into the call's log; with replicas every replica takes that event, so each tells its own
+        clients and nothing needs to cross Redis (DESIGN §13)."""
         ...
 
     def calls_changed(self) -> None:
@@ -27,14 +29,14 @@ class CallObserver(Protocol):
         ...
 
     def inbox_changed(self) -> None:
-        """The fleet inbox has a new event."""
+        """The fleet inbox has a new event (taken into the inbox's log: with replicas, by every replica)."""
         ...
 
 
 class NullObserver:
     """The observer of a supervisor nobody watches (tests, scripts)."""
 
-    def call_changed(self, call_id: str, aspects: tuple[Aspect, ...]) -> None:
+    def call_changed(self, call_id: str, aspects: tuple[Aspect, ...], *, from_log: bool = False) -> None:
         return None
 
     def calls_changed(self) -> None:

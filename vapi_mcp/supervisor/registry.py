@@ -193,7 +193,7 @@ class CallRegistry:
         sup = self._calls.get(call_id) if event.type in ("call.status", "listen.closed", "call.report") else None
         if sup is not None and self.replicas is None:
             self.archive.save(sup)  # the status on disk; the final summary once the call is over
-        self.observer.call_changed(call_id, EVENT_ASPECTS.get(event.type, ("events",)))
+        self.observer.call_changed(call_id, EVENT_ASPECTS.get(event.type, ("events",)), from_log=True)
 
     def _update(self, sup: SupervisedCall, call: Call) -> None:
         """Store a fresh snapshot; log a call.status event when the status changed."""

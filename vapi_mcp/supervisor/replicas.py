@@ -7,9 +7,12 @@ call, and control works from any replica (the control URL is in the call's hash)
 
 A background round every quarter of the lease's life renews the leases this replica holds (a lost one stops
 its listening here), adopts the calls other replicas added, catches up any log that missed events on the
-channel, and takes over a live call whose owner stopped renewing: it appends ``listen.gap`` and listens
-again. Redis down: what this replica holds keeps being served, appends queue, every loop retries with backoff,
-and when Redis answers again each owned call gets a ``store.unavailable`` event saying how long it was gone.
+channel (one read of every log's counter says which), and takes over a live call whose owner stopped
+renewing: it appends ``listen.gap`` and listens again. Only the owner measures a call's audio; it shares
+the summary when another replica asks (:mod:`vapi_mcp.supervisor.summaries`).
+
+Redis down: what this replica holds keeps being served, appends queue, every loop retries with backoff, and
+when Redis answers again each owned call gets a ``store.unavailable`` event saying how long it was gone.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from vapi_mcp.store.shared.stream import EventStreams, StreamJournal, parse_publ
 from vapi_mcp.supervisor.alerts.inbox import INBOX_ID
 from vapi_mcp.supervisor.calls import SupervisedCall
 from vapi_mcp.supervisor.observer import Aspect, CallObserver
+from vapi_mcp.supervisor.summaries import SharedSummaries
 from vapi_mcp.supervisor.views import AudioSummary, ListenState
 from vapi_mcp.vapi import Call
 
@@ -88,16 +92,18 @@ class NotificationRelay:
 
 
 class _Observer:
-    """Wraps the face's observer: an owned call's audio summary is also pushed to its hash (≤ 1 per second)."""
+    """Wraps the face's observer: an owned call's changed audio summary is pushed if another replica watches."""
 
     def __init__(self, inner: CallObserver, replicas: Replicas) -> None:
         self.inner = inner
         self.replicas = replicas
 
-    def call_changed(self, call_id: str, aspects: tuple[Aspect, ...]) -> None:
-        self.inner.call_changed(call_id, aspects)
-        if "audio-summary" in aspects and call_id in self.replicas.owned:
-            self.replicas.summaries_due.add(call_id)
+    def call_changed(self, call_id: str, aspects: tuple[Aspect, ...], *, from_log: bool = False) -> None:
+        self.inner.call_changed(call_id, aspects, from_log=from_log)
+        if "audio-summary" in aspects:
+            self.replicas.summaries.changed(call_id)
+        if "recording" in aspects:
+            self.replicas.recording_here(call_id)
 
     def calls_changed(self) -> None:
         self.inner.calls_changed()
@@ -117,8 +123,10 @@ class Replicas:
         self.channel = Channel(link)
         self.relay = NotificationRelay(self.channel)
         self.owned: set[str] = set()
-        self.summaries_due: set[str] = set()
+        self.summaries = SharedSummaries(link, self.fleet, self.channel, owned=self.owned, calls=lambda: self.sup.calls)
         self.takeovers = 0
+        self._recording: set[str] = set()  # owned calls whose hash says this replica records them
+        self._shared: dict[str, tuple[str, str | None, bool]] = {}  # what share() last wrote of each owned call
         self._ended: set[str] = set()  # calls of the fleet seen ended: not adopted by the rounds
         self.inbox: SharedEventLog | None = None  # the fleet inbox's shared log (DESIGN §11), once opened
         self._puts: dict[str, dict[str, str]] = {}  # hash fields waiting to be written, by call
@@ -181,11 +189,20 @@ class Replicas:
         return self.sup.adopt(call, self.open_log(call_id), owner=False)
 
     def share(self, sup: SupervisedCall) -> None:
-        """Write an owned call's snapshot and listen wish to its hash (in the background, in order)."""
-        fields = {"call": call_to_shared(sup.call), "listen": "1" if sup.listen_wanted else "0"}
-        if sup.pipeline is not None and sup.pipeline.recording_path is not None:
-            fields["recorder"] = self.replica
-        self._put_later(sup.call_id, fields)
+        """Write an owned call's snapshot and listen wish to its hash (in the background, in order) when its
+        status or listen wish changed: other replicas read the snapshot when they adopt or take over the call,
+        and learn every status from its events meanwhile."""
+        shared = (sup.call.status, sup.call.ended_reason, sup.listen_wanted)
+        if self._shared.get(sup.call_id) == shared:
+            return
+        self._shared[sup.call_id] = shared
+        self._put_later(sup.call_id, {"call": call_to_shared(sup.call), "listen": "1" if sup.listen_wanted else "0"})
+
+    def recording_here(self, call_id: str) -> None:
+        """This replica records an owned call: say so in its hash, once (where to find the recording)."""
+        if call_id in self.owned and call_id not in self._recording:
+            self._recording.add(call_id)
+            self._put_later(call_id, {"recorder": self.replica})
 
     def request_listen(self, call_id: str, wanted: bool) -> None:
         """Ask the owner of a call to start or stop listening (and record the wish in the hash)."""
@@ -214,15 +231,9 @@ class Replicas:
                 self._puts_due.set()
                 await anyio.sleep(backoff.next())
 
-    def summary(self, call_id: str, listen_state: ListenState) -> AudioSummary | None:
-        """The owner's latest audio summary of a call, from its hash."""
-        fields = self.fleet.get_now(call_id, "summary")
-        if not fields or "summary" not in fields:
-            return None
-        try:
-            return AudioSummary.model_validate({**json.loads(fields["summary"]), "listen_state": listen_state})
-        except (ValueError, ValidationError):
-            return None
+    async def summary(self, call_id: str, listen_state: ListenState) -> AudioSummary | None:
+        """The owner's audio summary of a call another replica listens to (asked for while it listens)."""
+        return await self.summaries.read(call_id, listen_state)
 
     def recorder(self, call_id: str) -> str | None:
         """The replica whose data dir holds the call's recording."""
@@ -258,7 +269,9 @@ class Replicas:
 
     def _command_in(self, payload: bytes) -> None:
         parts = payload.decode(errors="replace").split(" ")
-        if len(parts) == 3 and parts[0] == "listen" and parts[1] in self.owned:
+        if len(parts) == 2 and parts[0] == "watch" and parts[1] in self.owned:
+            self.summaries.watch(parts[1])
+        elif len(parts) == 3 and parts[0] == "listen" and parts[1] in self.owned:
             sup = self.sup.calls.get(parts[1])
             if sup is not None:
                 self.sup.listen_here(sup, parts[2] == "1")
@@ -281,6 +294,8 @@ class Replicas:
             await self._catch_up_log(inbox, inbox.take_all)
 
     async def _catch_up_all(self) -> None:
+        self._shared.clear()  # Redis may have restarted empty: share every owned call again
+        self._recording.clear()
         await self._catch_up_inbox()
         for sup in list(self.sup.calls.values()):
             await self._catch_up(sup)
@@ -299,7 +314,7 @@ class Replicas:
             tasks.start_soon(self.streams.run)
             tasks.start_soon(self.channel.run)
             tasks.start_soon(self._rounds)
-            tasks.start_soon(self._push_summaries)
+            tasks.start_soon(self.summaries.run)
             tasks.start_soon(self._write_puts)
 
     async def _rounds(self) -> None:
@@ -316,13 +331,21 @@ class Replicas:
     async def round(self) -> None:
         """Renew, release, adopt, catch up, take over: one pass (public for tests)."""
         await self._renew()
-        live = [sup for sup in self.sup.calls.values() if not sup.ended]
-        for sup in live:
-            await self._catch_up(sup)
-        await self._catch_up_inbox()
+        await self._catch_up_behind([sup for sup in self.sup.calls.values() if not sup.ended])
         await self._adopt_new()
         await self._take_over([sup for sup in self.sup.calls.values() if not sup.ended and not self.owns(sup.call_id)])
         self.link.succeeded()
+
+    async def _catch_up_behind(self, live: list[SupervisedCall]) -> None:
+        """Catch up the logs (the inbox's too) whose counter in Redis is past what they took in."""
+        logs = {sup.call_id: sup for sup in live if isinstance(sup.log, SharedEventLog)}
+        reached = await self.streams.counters([*logs, INBOX_ID] if self.inbox is not None else list(logs))
+        for call_id, seq in reached.items():
+            sup = logs.get(call_id)
+            if sup is not None and seq > sup.log.latest_seq:
+                await self._catch_up(sup)
+            elif call_id == INBOX_ID and self.inbox is not None and seq > self.inbox.latest_seq:
+                await self._catch_up_inbox()
 
     async def _renew(self) -> None:
         keep: list[str] = []
@@ -330,6 +353,10 @@ class Replicas:
             sup = self.sup.calls.get(call_id)
             if sup is None or sup.idle:
                 self.owned.discard(call_id)
+                self._recording.discard(call_id)
+                self._shared.pop(call_id, None)
+                if sup is not None:
+                    await self.summaries.push_final(sup)
                 await self.leases.release(call_id)
                 await self.fleet.expire(call_id, ENDED_TTL_S)
             else:
@@ -366,22 +393,6 @@ class Replicas:
             wanted = fields.get("listen") == "1"
             log.warning("listen.gap: call %s taken over (its owner stopped renewing the lease)", sup.call_id)
             self.sup.take_over(sup, call, listen=wanted, since=since)
-
-    async def _push_summaries(self) -> None:
-        while True:
-            await anyio.sleep(1.0)
-            due, self.summaries_due = self.summaries_due, set()
-            for call_id in due:
-                sup = self.sup.calls.get(call_id)
-                if sup is None or sup.pipeline is None:
-                    continue
-                summary = AudioSummary(**dict(sup.pipeline.summary()), listen_state=sup.listen_state)
-                text = summary.model_dump_json(exclude={"listen_state"})
-                try:
-                    await self.fleet.put(call_id, {"summary": text, "recorder": self.replica})
-                except REDIS_ERRORS as exc:
-                    self.link.failed("sharing an audio summary", exc)
-                    self.summaries_due.add(call_id)
 
     async def release_all(self) -> None:
         """Give up every lease this replica holds (a clean shutdown: another replica takes over at once)."""

@@ -75,7 +75,7 @@ def register_call_tools(server: MCPServer[Any], state: AppState) -> None:
     @tool(server, title="Audio summary", annotations=LOCAL_READ)
     async def get_audio_summary(call_id: CallId) -> AudioSummary:
         """Per party: talk time and ratio, turns, levels, clipping; overlap, silences, interruptions, sparklines."""
-        return state.require().audio_summary(call_id)
+        return await state.require().audio_summary(call_id)
 
     @tool(server, title="Wait for an event", annotations=LOCAL_READ)
     async def wait_for_event(

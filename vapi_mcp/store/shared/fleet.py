@@ -34,6 +34,20 @@ class Fleet:
         pipe.zadd(self.index, {call_id: time.time()}, nx=True)
         await pipe.execute()
 
+    async def put_many(self, fields: dict[str, dict[str, str]]) -> None:
+        """Write fields of many (already indexed) calls' hashes in one round trip."""
+        if not fields:
+            return
+        pipe = self.link.aio.pipeline(transaction=False)
+        for call_id, values in fields.items():
+            pipe.hset(self.key(call_id), mapping=cast("Any", values))  # pyright: ignore[reportUnknownMemberType]
+        await pipe.execute()
+
+    async def fields(self, call_id: str, *fields: str) -> dict[str, str]:
+        """Some fields of the call's hash (those it has)."""
+        values = await self.link.aio.hmget(self.key(call_id), list(fields))  # pyright: ignore[reportUnknownMemberType]
+        return {f: _str(v) for f, v in zip(fields, values, strict=True) if v is not None}
+
     async def get(self, call_id: str) -> dict[str, str]:
         return _decode(await self.link.aio.hgetall(self.key(call_id)))
 

@@ -180,6 +180,13 @@ class EventStreams:
         top = await self.link.aio.xrevrange(self.stream_key(call_id), "+", "-", count=1)
         return _seq_of(top[0][0]) if top else 0
 
+    async def counters(self, call_ids: list[str]) -> dict[str, int]:
+        """The seq each call's log has reached in Redis (its counter), for many calls in one round trip."""
+        if not call_ids:
+            return {}
+        values = await self.link.aio.mget([self._seq_key(call_id) for call_id in call_ids])
+        return {call_id: int(v) if v is not None else 0 for call_id, v in zip(call_ids, values, strict=True)}
+
     def last_seq_now(self, call_id: str) -> int:
         """The stream's last seq from the synchronous path (0 when empty or when Redis does not answer)."""
         try:
