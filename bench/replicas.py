@@ -80,8 +80,8 @@ async def append_shared(events: int, prefix: str) -> float:
     log = SharedEventLog("bench", journal=StreamJournal(streams, "bench"), submit=streams.submit)
 
     def event_in(payload: bytes) -> None:
-        for record in parse_published(payload)[1]:
-            log.take(record)
+        for _call_id, records in parse_published(payload):
+            log.take_all(records)
 
     channel.on("events", event_in)
     try:

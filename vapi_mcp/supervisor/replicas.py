@@ -246,13 +246,11 @@ class Replicas:
 
     # ------------------------------------------------------------------ what arrives on the channel
     def _event_in(self, payload: bytes) -> None:
-        call_id, records = parse_published(payload)
-        if call_id == INBOX_ID and self.inbox is not None:
-            self.inbox.take_all(records)
-            return
-        sup = self.sup.calls.get(call_id)
-        if sup is not None:
-            self._take(sup, records)
+        for call_id, records in parse_published(payload):
+            if call_id == INBOX_ID and self.inbox is not None:
+                self.inbox.take_all(records)
+            elif (sup := self.sup.calls.get(call_id)) is not None:
+                self._take(sup, records)
 
     def _take(self, sup: SupervisedCall, records: list[dict[str, Any]]) -> None:
         if not isinstance(sup.log, SharedEventLog):

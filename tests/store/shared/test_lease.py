@@ -45,3 +45,13 @@ async def test_without_redis_nobody_holds_anything() -> None:
     async with linked("vapi-mcp-test-dead:", "a", url=DEAD_URL) as link:
         assert Leases(link).owner_now("c1") is None
         assert not link.up
+
+
+async def test_many_leases_renew_in_chunks_each_judged_alone(redis_prefix: str) -> None:
+    async with linked(redis_prefix, "a") as la, linked(redis_prefix, "b") as lb:
+        a, b = Leases(la, ttl_ms=5000), Leases(lb, ttl_ms=5000)
+        ids = [f"c{i}" for i in range(2500)]  # three script calls
+        assert await b.acquire("c1234")
+        renewed = await a.renew(ids)
+        assert list(renewed) == ids and [c for c, ok in renewed.items() if not ok] == ["c1234"]
+        assert await a.owners(["c0", "c1234", "c2499"]) == {"c0": "a", "c1234": "b", "c2499": "a"}

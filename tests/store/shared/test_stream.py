@@ -99,3 +99,17 @@ async def test_redis_down_queues_and_never_raises(caplog: pytest.LogCaptureFixtu
         assert any("Redis unreachable" in r.getMessage() for r in caplog.records)
         assert DEAD_URL not in caplog.text
         tg.cancel_scope.cancel()
+
+
+async def test_appends_go_on_after_redis_forgot_the_script(redis_prefix: str) -> None:
+    """A Redis restarted (or SCRIPT FLUSHed) no longer knows the append script: it is loaded again, and the
+    batch that met NOSCRIPT is applied once (other tests' appends recover the same way)."""
+    async with linked(redis_prefix, "a") as link:
+        streams = EventStreams(link)
+        streams.submit("c1", "2026-01-01T00:00:00.000Z", '"x"', "{}", 0)
+        await streams._flush(list(streams._queue))  # pyright: ignore[reportPrivateUsage]
+        streams._queue.clear()  # pyright: ignore[reportPrivateUsage]
+        await link.aio.script_flush()  # pyright: ignore[reportUnknownMemberType]
+        streams.submit("c1", "2026-01-01T00:00:01.000Z", '"x"', "{}", 0)
+        await streams._flush(list(streams._queue))  # pyright: ignore[reportPrivateUsage]
+        assert await stream_seqs(streams, "c1") == [1, 2]

@@ -17,19 +17,24 @@ __all__ = ["DEFAULT_TTL_MS", "Leases"]
 DEFAULT_TTL_MS = 6000
 """A dead owner's lease expires within this; with a scan every ``ttl/4`` another replica takes it within ~8 s."""
 
-# 1: still ours (renewed) or free and taken again (after a Redis restart lost it); 0: someone else's.
+# Per key, 1: still ours (renewed) or free and taken again (after a Redis restart lost it); 0: someone else's.
 _RENEW = """
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
+local renewed = {}
+for i, key in ipairs(KEYS) do
+  local holder = redis.call('GET', key)
+  if holder == ARGV[1] then
+    redis.call('PEXPIRE', key, ARGV[2])
+    renewed[i] = 1
+  elseif not holder then
+    redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+    renewed[i] = 1
+  else
+    renewed[i] = 0
+  end
 end
-if not holder then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
+return renewed
 """
+_RENEW_CHUNK = 1000  # leases per script call: Redis runs one script at a time, so keep each one short
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -53,14 +58,14 @@ class Leases:
         return bool(await self.link.aio.set(self.key(call_id), self.link.replica, nx=True, px=self.ttl_ms))
 
     async def renew(self, call_ids: list[str]) -> dict[str, bool]:
-        """Renew the leases this replica holds, in one round trip: which are still (or again) ours."""
-        if not call_ids:
-            return {}
-        pipe = self.link.aio.pipeline(transaction=False)
-        for call_id in call_ids:
-            await self._renew(keys=[self.key(call_id)], args=[self.link.replica, self.ttl_ms], client=pipe)
-        results = await pipe.execute()
-        return {call_id: bool(ok) for call_id, ok in zip(call_ids, results, strict=True)}
+        """Renew the leases this replica holds, one script call per 1,000: which are still (or again) ours."""
+        renewed: dict[str, bool] = {}
+        for start in range(0, len(call_ids), _RENEW_CHUNK):
+            chunk = call_ids[start : start + _RENEW_CHUNK]
+            keys = [self.key(call_id) for call_id in chunk]
+            results = await self._renew(keys=keys, args=[self.link.replica, self.ttl_ms])
+            renewed.update((call_id, bool(ok)) for call_id, ok in zip(chunk, results, strict=True))
+        return renewed
 
     async def release(self, call_id: str) -> bool:
         """Give the lease up if it is still ours (compare-and-delete)."""

@@ -1,14 +1,16 @@
 """Each call's event log as a capped Redis Stream, numbered by Redis so replicas never collide.
 
-Events are appended by one Lua script per batch of a call's events, atomically: it gives each the call's next
-``seq`` (a counter), adds it to the stream under the id ``<seq>-0`` (``XADD … MAXLEN ~ cap``: Redis itself
-refuses an id that is not above the stream's top, so a duplicate seq cannot exist) and publishes the numbered
-batch on the events channel, from which every replica (the appending one included) takes it into its log. So
-``seq`` is strictly increasing with no duplicate whichever replica appends, and all replicas agree on it.
+Events are appended by one Lua script per flush, atomically: for each call in the batch it gives each event
+the call's next ``seq`` (a counter), adds it to the call's stream under the id ``<seq>-0`` (``XADD … MAXLEN ~
+cap``: Redis itself refuses an id that is not above the stream's top, so a duplicate seq cannot exist), and it
+publishes everything it numbered as one message on the events channel, from which every replica (the
+appending one included) takes it into its logs. So ``seq`` is strictly increasing with no duplicate whichever
+replica appends, and all replicas agree on it.
 
-Appends are synchronous and never block (:meth:`EventStreams.submit` queues); a task flushes the queue in
-pipelined batches. When Redis does not answer, events stay queued (bounded: the oldest beyond
-``max_queued`` are dropped and counted) and the batch is retried with backoff. A retried batch cannot add
+Appends are synchronous and never block (:meth:`EventStreams.submit` queues); a task flushes the queue, one
+script call per batch whatever the number of calls in it (a flush waits ``_GATHER_S`` for company first).
+When Redis does not answer, events stay queued (bounded: the oldest beyond ``max_queued`` are dropped and
+counted) and the batch is retried with backoff. A retried batch cannot add
 an event twice: each event carries its writer's id and a per-writer counter, and the script skips one it has
 already applied. If Redis lost its data (a restart without persistence), the ``floor`` an appender passes
 (the last seq it knows) keeps seqs above everything readers have seen.
@@ -16,6 +18,7 @@ already applied. If Redis lost its data (a restart without persistence), the ``f
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 import time
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import anyio
+from redis.exceptions import NoScriptError
 
 from vapi_mcp.store.base import JournalScan
 from vapi_mcp.store.journal import parse_record
@@ -38,36 +42,49 @@ DEFAULT_CAP = 100_000
 """Events kept per call stream (approximately: ``MAXLEN ~`` keeps at least this many)."""
 
 _BATCH = 256
-# One call per batch of one call's events: KEYS = stream, counter, writer's hash; ARGV = cap, channel, call id,
-# floor, then (uid, at, type, data) per event. Publishes the numbered lines as one message: "<call id>\n<lines>".
+_GATHER_S = 0.05  # a flush waits this long for more events: fewer, fuller round trips (50 ms before numbering)
+# One call per flush: KEYS = the writer's hash, then (stream, counter) per call; ARGV = cap, channel, then per
+# call: call id, floor, event count, and (uid, at, type, data) per event. Publishes one message: for each call
+# with new events "@<call id>" and its numbered lines, newline-separated (JSON lines never start with "@").
 _APPEND = """
-local done = tonumber(redis.call('HGET', KEYS[3], ARGV[3]) or '0')
-local floor = tonumber(ARGV[4])
-local seq = tonumber(redis.call('GET', KEYS[2]) or '0')
-if seq == 0 then
-  local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-  if #top > 0 then seq = tonumber(string.match(top[1][1], '^(%d+)')) end
-end
-if seq < floor then seq = floor end
-local lines = {}
-for i = 5, #ARGV, 4 do
-  local uid = tonumber(ARGV[i])
-  if uid > done then
-    seq = seq + 1
-    local line = '{"seq":' .. seq .. ',"at":"' .. ARGV[i + 1] .. '","type":' .. ARGV[i + 2]
-    line = line .. ',"data":' .. ARGV[i + 3] .. '}'
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], seq .. '-0', 'e', line)
-    lines[#lines + 1] = line
-    done = uid
+local out = {}
+local a = 3
+for k = 2, #KEYS, 2 do
+  local call = ARGV[a]
+  local floor = tonumber(ARGV[a + 1])
+  local n = tonumber(ARGV[a + 2])
+  a = a + 3
+  local done = tonumber(redis.call('HGET', KEYS[1], call) or '0')
+  local seq = tonumber(redis.call('GET', KEYS[k + 1]) or '0')
+  if seq == 0 then
+    local top = redis.call('XREVRANGE', KEYS[k], '+', '-', 'COUNT', 1)
+    if #top > 0 then seq = tonumber(string.match(top[1][1], '^(%d+)')) end
+  end
+  if seq < floor then seq = floor end
+  local lines = {}
+  for i = a, a + 4 * n - 1, 4 do
+    local uid = tonumber(ARGV[i])
+    if uid > done then
+      seq = seq + 1
+      local line = '{"seq":' .. seq .. ',"at":"' .. ARGV[i + 1] .. '","type":' .. ARGV[i + 2]
+      line = line .. ',"data":' .. ARGV[i + 3] .. '}'
+      redis.call('XADD', KEYS[k], 'MAXLEN', '~', ARGV[1], seq .. '-0', 'e', line)
+      lines[#lines + 1] = line
+      done = uid
+    end
+  end
+  a = a + 4 * n
+  if #lines > 0 then
+    redis.call('SET', KEYS[k + 1], seq)
+    redis.call('HSET', KEYS[1], call, done)
+    out[#out + 1] = '@' .. call .. '\\n' .. table.concat(lines, '\\n')
   end
 end
-if #lines > 0 then
-  redis.call('SET', KEYS[2], seq)
-  redis.call('HSET', KEYS[3], ARGV[3], done)
-  redis.call('PEXPIRE', KEYS[3], 86400000)
-  redis.call('PUBLISH', ARGV[2], ARGV[3] .. '\\n' .. table.concat(lines, '\\n'))
+if #out > 0 then
+  redis.call('PEXPIRE', KEYS[1], 86400000)
+  redis.call('PUBLISH', ARGV[2], table.concat(out, '\\n'))
 end
-return seq
+return #out
 """
 
 
@@ -81,11 +98,15 @@ class _Pending:
     uid: int
 
 
-def parse_published(payload: bytes) -> tuple[str, list[dict[str, Any]]]:
-    """A message of the events channel: the call id and its numbered events, in order."""
-    call_id, *lines = payload.split(b"\n")
-    records = [r for r in map(parse_record, lines) if r is not None]
-    return call_id.decode(errors="replace"), records
+def parse_published(payload: bytes) -> list[tuple[str, list[dict[str, Any]]]]:
+    """A message of the events channel: each call's id and its numbered events, in order."""
+    out: list[tuple[str, list[dict[str, Any]]]] = []
+    for line in payload.split(b"\n"):
+        if line.startswith(b"@"):
+            out.append((line[1:].decode(errors="replace"), []))
+        elif out and (record := parse_record(line)) is not None:
+            out[-1][1].append(record)
+    return out
 
 
 class EventStreams:
@@ -105,7 +126,7 @@ class EventStreams:
         self.channel = link.key("events")
         # Per process, not per replica id: a replica restarted under the same id counts its uids from 1 again.
         self._writer = link.key("writer", link.replica, secrets.token_hex(4))
-        self._script: Any = link.aio.register_script(_APPEND)  # pyright: ignore[reportUnknownMemberType]
+        self._sha = hashlib.sha1(_APPEND.encode()).hexdigest()  # what Redis names the script once loaded
         self._queue: deque[_Pending] = deque()
         self._uid = 0
         self._wakeup = anyio.Event()
@@ -143,6 +164,7 @@ class EventStreams:
             if not self._queue:
                 await self._wakeup.wait()
                 self._wakeup = anyio.Event()
+                await anyio.sleep(_GATHER_S)
                 continue
             batch = [self._queue[i] for i in range(min(_BATCH, len(self._queue)))]
             delayed = len(self._queue)
@@ -166,14 +188,21 @@ class EventStreams:
         by_call: dict[str, list[_Pending]] = {}
         for p in batch:
             by_call.setdefault(p.call_id, []).append(p)
-        pipe = self.link.aio.pipeline(transaction=False)
+        try:
+            await self._append(by_call)
+        except NoScriptError:  # Redis restarted or flushed its scripts: load it, run the batch again (idempotent)
+            self._sha = await self.link.aio.script_load(_APPEND)  # pyright: ignore[reportUnknownMemberType]
+            await self._append(by_call)
+
+    async def _append(self, by_call: dict[str, list[_Pending]]) -> None:
+        keys = [self._writer]
+        args: list[str | int] = [self.cap, self.channel]
         for call_id, events in by_call.items():
-            keys = [self.stream_key(call_id), self._seq_key(call_id), self._writer]
-            args: list[str | int] = [self.cap, self.channel, call_id, events[-1].floor]
+            keys += [self.stream_key(call_id), self._seq_key(call_id)]
+            args += [call_id, events[-1].floor, len(events)]
             for p in events:
                 args += [p.uid, p.at, p.type_json, p.data_json]
-            await self._script(keys=keys, args=args, client=pipe)  # queued: a pipeline answers at execute()
-        await pipe.execute()
+        await self.link.aio.evalsha(self._sha, len(keys), *keys, *args)  # pyright: ignore[reportUnknownMemberType]
 
     # ------------------------------------------------------------------ reading
     async def last_seq(self, call_id: str) -> int:
