@@ -146,6 +146,7 @@ class StatusPoller:
             page=PAGE_LIMIT,
             max_pages=MAX_PAGES,
             enough=lambda found: wanted.keys() <= found.keys(),
+            only=wanted.keys(),  # the fleet's other calls (another replica's) are not parsed
         )
         now = time.monotonic()
         for call_id in [call_id for call_id in wanted if call_id in listed]:

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Container
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, cast
 
@@ -35,7 +36,7 @@ from vapi_mcp.vapi.models import Call, ControlMessage, CreateCallRequest, to_wir
 from vapi_mcp.vapi.responses import call_from, error_body, json_body, transport_error
 from vapi_mcp.vapi.sealed import install_log_filter, sealed
 
-__all__ = ["VapiClient"]
+__all__ = ["CallPage", "VapiClient"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,16 @@ def _is_call_id(value: object) -> bool:
 
 def _is_limit(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1000
+
+
+@dataclass(slots=True)
+class CallPage:
+    """One ``GET /call`` answer: the calls read (all, or those asked for), every id in it, the oldest
+    ``createdAt`` (ISO-8601, as sent)."""
+
+    calls: list[Call]
+    ids: list[str]
+    oldest: str | None
 
 
 def _call_list(data: object) -> list[object] | None:
@@ -158,6 +169,11 @@ class VapiClient:
         """``GET /call`` (a bare array). Filters by Vapi's names, in snake_case or camelCase:
         ``id``, ``assistant_id``, ``phone_number_id``, ``created_at_gt`` … ``updated_at_le`` (ISO datetimes).
         """
+        return (await self.list_call_page(limit=limit, **filters)).calls
+
+    async def list_call_page(self, *, limit: int = 20, only: Container[str] | None = None, **filters: str) -> CallPage:
+        """``GET /call`` as :meth:`list_calls`, with what paging needs; with ``only``, just those calls are read
+        into models (a replica polls the fleet's list for its own calls: the others cost no parsing)."""
         if not _is_limit(limit):
             raise errors.InvalidInput(f"limit must be an integer from 1 to 1000, not {limit!r}")
         params = {"limit": str(limit)}
@@ -173,13 +189,21 @@ class VapiClient:
         items = _call_list(json_body(response, label))
         if items is None:
             raise errors.VapiError(f"{label}: expected a JSON array of calls")
-        calls: list[Call] = []
+        page = CallPage(calls=[], ids=[], oldest=None)
         for item in items:
+            raw = cast(dict[str, object], item) if isinstance(item, dict) else {}
+            call_id, created = raw.get("id"), raw.get("createdAt")
+            if isinstance(call_id, str):
+                page.ids.append(call_id)
+            if isinstance(created, str) and (page.oldest is None or created < page.oldest):
+                page.oldest = created
+            if only is not None and (not isinstance(call_id, str) or call_id not in only):
+                continue
             try:
-                calls.append(call_from(item, label))
+                page.calls.append(call_from(item, label))
             except errors.VapiError as exc:  # one odd call must not hide the others
                 log.warning("%s", exc)
-        return calls
+        return page
 
     async def _rest(
         self,
