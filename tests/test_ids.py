@@ -19,7 +19,8 @@ from vapi_mcp.ids import (
 )
 from vapi_mcp.store.files import validate_call_id
 
-GOOD = ["7420f27a-30fd-4f49-a995-5549ae7cc00d", str(uuid.uuid4()), "asst-1", "c1", "a", "A_b-9", "x" * 64]
+FRESH_UUID = str(uuid.uuid4())
+GOOD = ["7420f27a-30fd-4f49-a995-5549ae7cc00d", FRESH_UUID, "asst-1", "c1", "a", "A_b-9", "x" * 64]
 BAD = [
     "",
     ".",
@@ -38,7 +39,8 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("good", GOOD)
+# A fixed name for the fresh uuid4: every pytest-xdist worker must collect the very same test ids.
+@pytest.mark.parametrize("good", GOOD, ids=lambda good: "fresh-uuid4" if good == FRESH_UUID else None)
 def test_real_and_test_ids_pass(good: str) -> None:
     assert is_valid_id(good)
     assert validate_id(good) == good
