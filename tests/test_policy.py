@@ -183,10 +183,10 @@ def test_many_wildcards_match_in_bounded_time() -> None:
     import time
 
     entry = ("sip:" + "*a" * 12 + "*b@pbx.example.com",)
-    started = time.perf_counter()
+    started = time.thread_time()  # this thread's CPU: other processes loading the machine do not count
     with pytest.raises(TransferNotAllowed):
         check_transfer_allowed("sip:" + "a" * 400 + "@pbx.example.com", entry)
-    assert time.perf_counter() - started < 1.0
+    assert time.thread_time() - started < 1.0
 
 
 @pytest.mark.parametrize(

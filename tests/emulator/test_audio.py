@@ -310,11 +310,11 @@ def test_render_speed(capsys: pytest.CaptureFixture[str]) -> None:
     ):
         audio = CallAudio(scenario)
         frames = int(scenario.duration_s * 50)
-        t0 = time.perf_counter()
+        t0 = time.thread_time()  # this thread's CPU: other processes (xdist workers) loading the machine do not count
         for _ in range(frames):
             audio.render(WIN)
             audio.due_text_frames()
-        figures[label] = (time.perf_counter() - t0) / frames * 1e6
+        figures[label] = (time.thread_time() - t0) / frames * 1e6
     with capsys.disabled():
         print("\nCallAudio 20 ms frame: " + ", ".join(f"{k}: {v:.1f} µs" for k, v in figures.items()))
     assert max(figures.values()) < 500

@@ -73,7 +73,7 @@ def test_classify_destination_answers_or_refuses(destination: str) -> None:
     allowlist=st.one_of(st.just(ALLOWLIST), st.lists(allowlist_entries, max_size=4).map(tuple)),
 )
 def test_check_transfer_allowed_passes_or_refuses(destination: str, allowlist: tuple[str, ...]) -> None:
-    started = time.perf_counter()
+    started = time.thread_time()  # CPU: a loaded machine does not count
     try:
         check_transfer_allowed(destination, allowlist)
     except TransferNotAllowed:
@@ -81,7 +81,7 @@ def test_check_transfer_allowed_passes_or_refuses(destination: str, allowlist: t
     else:
         if allowlist == ALLOWLIST:
             assert passes_allowlist(destination), f"{destination!r} passed {ALLOWLIST}"
-    assert time.perf_counter() - started < 0.5
+    assert time.thread_time() - started < 0.5
 
 
 @fuzz(EXAMPLES)
@@ -99,7 +99,7 @@ def test_check_allowlist_entries_accepts_or_names_the_entry(entries: list[str]) 
     allowlist=st.sampled_from([(), ALLOWLIST, ("*",)]),
 )
 def test_check_nested_destinations_finds_or_refuses(value: object, allowlist: tuple[str, ...]) -> None:
-    started = time.perf_counter()
+    started = time.thread_time()  # CPU: a loaded machine does not count
     try:
         found = check_nested_destinations(value, allowlist)
     except NestedTransferNotAllowed as exc:
@@ -113,7 +113,7 @@ def test_check_nested_destinations_finds_or_refuses(value: object, allowlist: tu
             assert item.path.startswith("assistant") and item.kind in ("number", "sip")
             if allowlist == ALLOWLIST:
                 assert passes_allowlist(item.value), f"{item.value!r} at {item.path} passed {ALLOWLIST}"
-    assert time.perf_counter() - started < 0.5
+    assert time.thread_time() - started < 0.5
 
 
 @fuzz(30)

@@ -191,9 +191,9 @@ def test_scrubbing_is_fast_on_any_text(units: list[str], where: str) -> None:
     and minutes at the 64 KB a stored message may have; see test_regressions.py)."""
     unit = "".join(units)
     text = unit * (8_000 // len(unit) + 1)
-    started = time.perf_counter()
+    started = time.thread_time()  # this thread's CPU: other processes (xdist workers) loading the machine do not count
     if where == "log":
         redact(text)
     else:
         scrub({text: 1} if where == "key" else {"note": text})
-    assert time.perf_counter() - started < 0.25, f"{len(text)} characters of {unit[:20]!r}…"
+    assert time.thread_time() - started < 0.25, f"{len(text)} characters of {unit[:20]!r}…"
