@@ -35,7 +35,9 @@ TIMEOUT_MS = 20_000
 def emulator_options() -> EmulatorOptions:
     from tests.conftest import API_KEY
 
-    return EmulatorOptions(api_key=API_KEY, scenario="open-ended", time_scale=4.0)
+    # The emulator streams a listener the call from the moment it joins: ringing for 2 s (8 call seconds), the
+    # server's listener is surely in before the greeting the panel must show, even on a loaded machine.
+    return EmulatorOptions(api_key=API_KEY, scenario="open-ended", time_scale=4.0, ring_s=8.0)
 
 
 @pytest.fixture
