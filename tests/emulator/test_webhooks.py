@@ -21,25 +21,33 @@ pytest.importorskip("vapi.types", reason="vapi-server-sdk (Vapi's Python SDK) is
 
 from vapi import types as sdk
 
-MODELS: dict[str, Any] = {
-    "status-update": sdk.ServerMessageStatusUpdate,
-    "transcript": sdk.ServerMessageTranscript,
-    "speech-update": sdk.ServerMessageSpeechUpdate,
-    "end-of-call-report": sdk.ServerMessageEndOfCallReport,
-    "conversation-update": sdk.ServerMessageConversationUpdate,
-    "hang": sdk.ServerMessageHang,
-    "user-interrupted": sdk.ServerMessageUserInterrupted,
-    "transfer-update": sdk.ServerMessageTransferUpdate,
-    "language-change-detected": sdk.ServerMessageLanguageChangeDetected,
-}
-# Fields typed as Union[Literal[...], Any] in the SDK: the value must be one of the literals all the same.
-ENUMS: dict[tuple[str, str], Any] = {
-    ("status-update", "status"): sdk.ServerMessageStatusUpdateStatus,
-    ("transcript", "role"): sdk.ServerMessageTranscriptRole,
-    ("transcript", "transcriptType"): sdk.ServerMessageTranscriptTranscriptType,
-    ("speech-update", "status"): sdk.ServerMessageSpeechUpdateStatus,
-    ("speech-update", "role"): sdk.ServerMessageSpeechUpdateRole,
-}
+
+def sdk_models() -> tuple[dict[str, Any], dict[tuple[str, str], Any]]:
+    """(the SDK's model of each message kind, the literal types of its enum-like fields).
+
+    Built when the one test that needs them runs, not at import: resolving these SDK types takes seconds of CPU,
+    which every pytest-xdist worker would otherwise spend collecting this module.
+    """
+    models: dict[str, Any] = {
+        "status-update": sdk.ServerMessageStatusUpdate,
+        "transcript": sdk.ServerMessageTranscript,
+        "speech-update": sdk.ServerMessageSpeechUpdate,
+        "end-of-call-report": sdk.ServerMessageEndOfCallReport,
+        "conversation-update": sdk.ServerMessageConversationUpdate,
+        "hang": sdk.ServerMessageHang,
+        "user-interrupted": sdk.ServerMessageUserInterrupted,
+        "transfer-update": sdk.ServerMessageTransferUpdate,
+        "language-change-detected": sdk.ServerMessageLanguageChangeDetected,
+    }
+    # Fields typed as Union[Literal[...], Any] in the SDK: the value must be one of the literals all the same.
+    enums: dict[tuple[str, str], Any] = {
+        ("status-update", "status"): sdk.ServerMessageStatusUpdateStatus,
+        ("transcript", "role"): sdk.ServerMessageTranscriptRole,
+        ("transcript", "transcriptType"): sdk.ServerMessageTranscriptTranscriptType,
+        ("speech-update", "status"): sdk.ServerMessageSpeechUpdateStatus,
+        ("speech-update", "role"): sdk.ServerMessageSpeechUpdateRole,
+    }
+    return models, enums
 
 
 def literals(alias: Any) -> set[str]:
@@ -77,15 +85,16 @@ async def test_every_message_has_vapi_s_shape_and_signature() -> None:
                     call_id, {"type": "transfer-update", "destination": {"type": "number", "number": "+14155550100"}}
                 )
                 await until(lambda: "end-of-call-report" in [m["type"] for m in receiver.messages()])
+    models, enums = sdk_models()
     kinds = {m["type"] for m in receiver.messages()}
-    assert set(MODELS) <= kinds
+    assert set(models) <= kinds
     for post in receiver.posts:
         assert signed_right(post) and "x-vapi-secret" not in post.headers
         message = post.json()["message"]
-        model = MODELS[message["type"]].model_validate(message)
+        model = models[message["type"]].model_validate(message)
         assert model.call is not None and model.call.id == call_id
         assert isinstance(message["timestamp"], int)
-        for (kind, name), alias in ENUMS.items():
+        for (kind, name), alias in enums.items():
             if message["type"] == kind:
                 assert message[name] in literals(alias), (kind, name, message[name])
     statuses = [m["status"] for m in receiver.messages() if m["type"] == "status-update"]
