@@ -18,6 +18,10 @@ from bench.listen_ingest import QUICK, expected_messages, parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The benches measure CPU and keep real-time pace: under pytest-xdist (`-n`) they run one after another on one
+# worker (`--dist loadgroup`), never two at once, while the other workers run the rest of the suite.
+pytestmark = pytest.mark.xdist_group("bench")
+
 
 def _run(*args: str, module: str = "bench.listen_ingest", timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
