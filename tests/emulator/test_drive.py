@@ -68,3 +68,17 @@ def test_an_end_already_passed_ends_the_call_without_more_audio() -> None:
     call.end_at(0.5, "assistant-forwarded-call")
     advance(call)
     assert call.ended and call.ended_reason == "assistant-forwarded-call" and call.audio.position_s == position
+
+
+def test_an_end_one_second_on_ends_the_call_from_every_frame() -> None:
+    """A transfer ends the call at its position + 1 s: 0.14 + 1.0 is 1.1400000000000001, a hair past the frame
+    boundary. The end frame rounds that hair away, so the end check must too, or the call forwards forever."""
+    for frame in range(200):
+        call = started_call("open-ended", seconds_ago=(frame + 0.5) * 0.020)
+        advance(call)
+        assert call.rendered == frame
+        call.end_at(call.audio.position_s + 1.0, "assistant-forwarded-call")
+        call.clock_start = time.monotonic() - 60.0
+        advance(call)
+        assert call.ended, f"a transfer at frame {frame} ({call.audio.position_s} s) never ended the call"
+        assert call.rendered == frame + 50

@@ -18,6 +18,7 @@ from vapi_mcp.emulator.state import CallState
 __all__ = ["IDLE_TICK_S", "advance", "drive_call"]
 
 IDLE_TICK_S = 0.1  # real seconds between audio renders while nobody listens (a new listener wakes it at once)
+ROUNDING = 1e-9  # listen frames: float error in a call time a hair past a frame boundary
 
 
 def advance(call: CallState) -> None:
@@ -40,6 +41,11 @@ def advance(call: CallState) -> None:
     _after_audio(call)
 
 
+def _frames(call: CallState, seconds: float) -> float:
+    """Call time in listen frames; within ROUNDING of a whole number it is on that frame's boundary."""
+    return seconds * call.scenario.sample_rate / call.scenario.frame_samples
+
+
 def _end_frame(call: CallState) -> int | None:
     """The listen frame in which the call ends, as far as it is known now (None: not yet known)."""
     ends = [call.pending_end[0]] if call.pending_end is not None else []
@@ -47,7 +53,7 @@ def _end_frame(call: CallState) -> int | None:
         ends.append(call.audio.duration_s)
     if not ends:
         return None
-    return math.ceil(min(ends) * call.scenario.sample_rate / call.scenario.frame_samples - 1e-9)
+    return math.ceil(_frames(call, min(ends)) - ROUNDING)
 
 
 def _fan_out(call: CallState, pcm: bytes, frame_bytes: int) -> None:
@@ -71,7 +77,8 @@ def _after_audio(call: CallState) -> None:
         call.dropped = True  # once per call: a reconnect must then work
         for listener in list(call.listeners):
             listener.abort()
-    if call.pending_end is not None and position >= call.pending_end[0]:
+    # With _end_frame's rounding: 0.14 + 1.0 s is 1.1400000000000001, the audio stops at 1.14, and the call ends.
+    if call.pending_end is not None and _frames(call, position) >= _frames(call, call.pending_end[0]) - ROUNDING:
         call.end(call.pending_end[1])
     elif call.audio.done and call.scenario.end_when_done:
         call.end(call.scenario.ended_reason)
