@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from vapi_mcp.errors import InvalidInput
 
 __all__ = [
+    "NORMAL_ENDINGS",
     "RULES",
     "AlertRules",
     "AudioQuality",
@@ -83,6 +84,28 @@ class ListenLost(RuleParams):
 
 class EndedAbnormally(RuleParams):
     severity: Severity = "critical"
+
+
+NORMAL_ENDINGS = frozenset(
+    {
+        "customer-ended-call",
+        "customer-ended-call-during-transfer",
+        "assistant-ended-call",
+        "assistant-ended-call-after-message-spoken",
+        "assistant-ended-call-with-hangup-task",
+        "assistant-said-end-call-phrase",
+        "assistant-forwarded-call",
+        "manually-canceled",
+        "customer-busy",
+        "customer-did-not-answer",
+        "silence-timed-out",
+        "exceeded-max-duration",
+        "voicemail",
+        "call-deleted",
+        "scheduled-call-deleted",
+    }
+)
+"""endedReasons of calls that ended the way calls end: hang-ups, transfers, voicemail, no answer, timeouts."""
 
 
 RULES: dict[str, type[RuleParams]] = {

@@ -6,8 +6,10 @@ audio with the call time and the dead air running (:meth:`~AlertEngine.on_audio`
 listened to). Each returns the :class:`Alert` values that fired; the caller logs them. No I/O, no clock of its
 own but the monotonic one it is given, so tests drive it with plain numbers.
 
-One module of some 450 lines, over the ~400 guideline on purpose: the eight rules share the engine's running state
-(the call time, who is speaking, the re-arm marks), so splitting them would pass that state between modules.
+The rules stay together here because they share the engine's running state (the call time, who is speaking,
+the re-arm marks); what only one rule uses lives beside it: the audio-quality windows in
+:mod:`~vapi_mcp.supervisor.alerts.quality`, the endedReasons that are not alarming
+(:data:`~vapi_mcp.supervisor.alerts.config.NORMAL_ENDINGS`) with the rules' configuration.
 
 Times: ``at_s`` is call time, the clock of the events' own ``at_s``/``start_s`` (seconds of the listen
 stream, gaps included). An alert's ``at_s`` is when its condition became true, not when it was noticed.
@@ -16,12 +18,11 @@ so a condition judged on a live tick waits for :data:`DECISION_LAG_S` more audio
 events that close a segment or an overlap carry exact times and settle the rest.
 
 Re-arming: an alert fires once per occurrence (one per stretch of dead air, per monologue, per overlap, per
-bad audio spell, per lost socket); :data:`NORMAL_ENDINGS` are the endedReasons that are not alarming.
+bad audio spell, per lost socket).
 """
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections import deque
@@ -32,6 +33,7 @@ from typing import Any
 from vapi_mcp.listen.analysis import AudioSummary
 from vapi_mcp.listen.events import CallEvent
 from vapi_mcp.supervisor.alerts.config import (
+    NORMAL_ENDINGS,
     AlertRules,
     AudioQuality,
     CallDuration,
@@ -44,32 +46,12 @@ from vapi_mcp.supervisor.alerts.config import (
     Severity,
     TalkOver,
 )
+from vapi_mcp.supervisor.alerts.quality import QualityWindows
 
-__all__ = ["DECISION_LAG_S", "NORMAL_ENDINGS", "Alert", "AlertEngine"]
+__all__ = ["DECISION_LAG_S", "Alert", "AlertEngine"]
 
 DECISION_LAG_S = 0.4
 """How much audio past a moment the analyser needs to be sure who was speaking then (hangover 0.35 s)."""
-
-NORMAL_ENDINGS = frozenset(
-    {
-        "customer-ended-call",
-        "customer-ended-call-during-transfer",
-        "assistant-ended-call",
-        "assistant-ended-call-after-message-spoken",
-        "assistant-ended-call-with-hangup-task",
-        "assistant-said-end-call-phrase",
-        "assistant-forwarded-call",
-        "manually-canceled",
-        "customer-busy",
-        "customer-did-not-answer",
-        "silence-timed-out",
-        "exceeded-max-duration",
-        "voicemail",
-        "call-deleted",
-        "scheduled-call-deleted",
-    }
-)
-"""endedReasons of calls that ended the way calls end: hang-ups, transfers, voicemail, no answer, timeouts."""
 
 _LIVE = frozenset({"in-progress", "forwarding"})
 _ROLES = {"customer": "customer", "user": "customer", "assistant": "assistant", "bot": "assistant"}
@@ -128,9 +110,7 @@ class AlertEngine:
         self._overlap_for: float | None = None  # the overlap start already alerted as long
         self._overlaps: deque[float] = deque()  # end times of recent overlaps
         self._duration_fired = False
-        self._quality_next: float | None = None  # call time of the next window's end
-        self._quality_prev: dict[str, tuple[float, float, float]] = {}  # party -> (talk_s, energy, clipped_s)
-        self._quality_bad: set[str] = set()
+        self._quality = QualityWindows()
         self._lost: tuple[float, float] | None = None  # (monotonic, call time) when listening was lost
         self._lost_fired = False
         self.configure(rules)
@@ -396,53 +376,21 @@ class AlertEngine:
         params = self._on("audio_quality")
         if not isinstance(params, AudioQuality):
             return
-        window = params.window_s
-        if self._quality_next is None:
-            self._quality_next = (math.floor(now / window) + 1) * window
-            return
-        if now < self._quality_next:
-            return
-        end = math.floor(now / window) * window
-        self._quality_next = end + window
-        measured = summary()
-        for party, figures in measured.parties.items():
-            if not figures.measured:
-                continue
-            talk = figures.talk_s
-            energy = 10 ** (figures.mean_dbfs / 10) * talk
-            clipped = figures.clipping_ratio * measured.duration_s
-            prev_talk, prev_energy, prev_clipped = self._quality_prev.get(party, (0.0, 0.0, 0.0))
-            self._quality_prev[party] = (talk, energy, clipped)
-            spoke = talk - prev_talk
-            if spoke < min(1.0, window / 4):
-                continue  # too little speech in this window to judge
-            level = 10 * math.log10(max(energy - prev_energy, 1e-30) / spoke)
-            clipping = max(0.0, clipped - prev_clipped) / spoke
-            problem = (
-                f"clips ({clipping:.1%} of samples)"
-                if clipping >= params.clipping_ratio
-                else f"is too quiet ({level:.0f} dBFS)"
-                if level < params.min_dbfs
-                else None
-            )
-            if problem is None:
-                self._quality_bad.discard(party)
-            elif party not in self._quality_bad:
-                self._quality_bad.add(party)
-                out.append(
-                    Alert(
-                        "audio_quality",
-                        params.severity,
-                        f"the {party}'s speech {problem}",
-                        _s(end),
-                        {
-                            "party": party,
-                            "mean_dbfs": round(level, 1),
-                            "clipping_ratio": round(clipping, 4),
-                            "window_s": window,
-                        },
-                    )
+        for found in self._quality.judge(params, now, summary):
+            out.append(
+                Alert(
+                    "audio_quality",
+                    params.severity,
+                    f"the {found.party}'s speech {found.problem}",
+                    _s(found.end_s),
+                    {
+                        "party": found.party,
+                        "mean_dbfs": round(found.mean_dbfs, 1),
+                        "clipping_ratio": round(found.clipping_ratio, 4),
+                        "window_s": params.window_s,
+                    },
                 )
+            )
 
 
 _HANDLERS: dict[str, Callable[[AlertEngine, dict[str, Any], list[Alert]], None]] = {
