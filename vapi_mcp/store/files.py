@@ -24,9 +24,11 @@ world-writable one of ours is tightened, since anyone could otherwise replace ``
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
+import secrets
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +44,7 @@ __all__ = [
     "default_data_dir",
     "make_private_dirs",
     "open_private",
+    "replace_private",
     "validate_call_id",
 ]
 
@@ -227,6 +230,41 @@ def open_private(path: Path, mode: str = "ab", **kwargs: Any) -> IO[Any]:
     except BaseException:
         os.close(fd)
         raise
+
+
+def replace_private(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Replace the file at ``path`` whole: ``write`` fills a temp file beside it, which is renamed over it.
+
+    The temp file is private from its first byte (:func:`open_private`) and flushed to disk before the rename,
+    and the folder after it, so a crash or a power cut at any point leaves the old file or the new one, never
+    a mix. If ``write`` or the rename fails, the temp file is removed, the old file stays and the error rises.
+    """
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        with open_private(temp, "xb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    _fsync_dir(path.parent)  # the rename itself survives a power cut
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries to disk, where the platform allows it (not on Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _private_subdir(parent_fd: int, name: str, shown: Path, *, create: bool) -> int:

@@ -13,7 +13,6 @@ import contextlib
 import json
 import logging
 import os
-import secrets
 import shutil
 import stat
 from collections.abc import Mapping
@@ -27,6 +26,7 @@ from vapi_mcp.store.files import (
     CallStorage,
     make_private_dirs,
     open_private,
+    replace_private,
     validate_call_id,
 )
 from vapi_mcp.store.journal import JsonlJournal
@@ -152,20 +152,7 @@ class LocalStore:
         is (finite floats, str keys): a TypeError or ValueError says what is not, before anything is written.
         """
         text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        folder = self._call_dir(call_id)
-        final = folder / SNAPSHOT_FILENAME
-        temp = folder / f".{SNAPSHOT_FILENAME}.{secrets.token_hex(6)}.tmp"
-        try:
-            with open_private(temp, "xb") as f:
-                f.write(text.encode("utf-8"))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temp, final)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                temp.unlink()
-            raise
-        _fsync_dir(folder)  # the rename itself survives a power cut
+        replace_private(self._call_dir(call_id) / SNAPSHOT_FILENAME, lambda f: f.write(text.encode("utf-8")))
 
     def read_snapshot(self, call_id: str) -> dict[str, Any] | None:
         """The call's snapshot, or None when absent, unreadable or not a JSON object (logged, never raised)."""
@@ -200,17 +187,3 @@ def _holds_a_call(folder: str) -> bool:
         if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
             return True
     return False
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Flush a folder's entries to disk, where the platform allows it (not on Windows)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
