@@ -141,6 +141,7 @@ async def test_retention_prunes_calls_unchanged_for_longer_than_the_setting(emul
             os.utime(file, (month_ago, month_ago))
         async with running_supervisor(settings) as sup:
             assert sup.recovery.report.pruned == 1
+            assert sup.recovery.report.inbox_pruned == 0, "the inbox's events are younger than the retention"
             assert not (data / "calls" / old).exists()
             assert {info.call_id for info in sup.supervised_calls()} == {fresh}
             with pytest.raises(CallNotFound):

@@ -7,8 +7,10 @@ along the file), so no index is kept and memory stays constant however long the 
 
 Reopening (a process restart) reads the file's two ends for its first and last seq and cuts a torn last line,
 so the next append starts on a line of its own. Lines that do not parse are skipped wherever they are, never
-fatal. A failed write (disk full) stops journaling rather than breaking the caller, which is on the audio
-hot path: the events then live in memory only, and ``last_seq`` says which ones the file holds.
+fatal. A line with a seq but no event (the one :mod:`~vapi_mcp.store.trim` leaves when retention dropped every
+event) counts for the first and last seq, so the seq goes on after it; readers skip it. A failed write (disk
+full) stops journaling rather than breaking the caller, which is on the audio hot path: the events then live
+in memory only, and ``last_seq`` says which ones the file holds.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import os
 import shutil
 import stat
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -30,6 +31,7 @@ from vapi_mcp.store.files import (
     validate_call_id,
 )
 from vapi_mcp.store.journal import JsonlJournal
+from vapi_mcp.store.trim import drop_events_before
 
 __all__ = ["INBOX_FILENAME", "SNAPSHOT_FILENAME", "LocalStore"]
 
@@ -90,6 +92,15 @@ class LocalStore:
     def open_inbox_journal(self) -> JsonlJournal:
         """The fleet inbox's journal, ``<root>/inbox.jsonl``: beside ``calls/``, so never taken for a call."""
         return JsonlJournal(make_private_dirs(self._root) / INBOX_FILENAME, call_id="inbox")
+
+    def prune_inbox(self, cutoff: datetime) -> int:
+        """Drop the inbox's events older than ``cutoff`` (retention), before its journal is opened: how many.
+
+        The seqs go on where they were (:mod:`vapi_mcp.store.trim`); creates nothing when there is no inbox.
+        """
+        if not self._root.is_dir():
+            return 0
+        return drop_events_before(make_private_dirs(self._root) / INBOX_FILENAME, cutoff)
 
     # ------------------------------------------------------------------ the index
 

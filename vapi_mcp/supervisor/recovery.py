@@ -1,7 +1,8 @@
 """Restart recovery (DESIGN §13): what the server does at start with the calls its data dir holds.
 
 1. Retention: calls whose files have not changed for ``VAPI_MCP_RETENTION_DAYS`` are deleted (and again
-   once a day while the server runs).
+   once a day while the server runs). The fleet inbox's events older than that are dropped too
+   (:func:`prune_inbox`), at start only, before its journal is opened; their seqs are never reused.
 2. Index: every call left is listed and readable at once (:class:`~vapi_mcp.supervisor.archive.CallArchive`).
 3. Resume, in the background: the calls that were not over when the last process stopped are looked up in
    one batched ``GET /call`` (paginated; never one request per call). Those still going are supervised
@@ -18,6 +19,7 @@ import os
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -35,7 +37,7 @@ from vapi_mcp.supervisor.views import CallInfo
 from vapi_mcp.vapi import Call, VapiClient
 from vapi_mcp.vapi.listing import calls_created_since
 
-__all__ = ["Recovery", "RecoveryReport"]
+__all__ = ["Recovery", "RecoveryReport", "prune_inbox"]
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +51,30 @@ class RecoveryReport:
 
     index: IndexReport | None = None
     pruned: int = 0
+    inbox_pruned: int = 0  # the fleet inbox's events dropped at start (embedded store only)
     index_s: float = 0.0
     resumed: list[str] = field(default_factory=list[str])
     ended_meanwhile: list[str] = field(default_factory=list[str])
     not_found: list[str] = field(default_factory=list[str])
     done: anyio.Event = field(default_factory=anyio.Event)
+
+
+def prune_inbox(settings: Settings, store: LocalStore) -> int:
+    """Drop the fleet inbox's events older than ``retention_days``, before its journal is opened: how many.
+
+    The embedded store only: with Redis the inbox is a capped stream. Only at start, since the journal is open
+    while the server runs; the seqs go on where they were. A failure is logged, never fatal: the inbox is kept.
+    """
+    if settings.retention_days <= 0:
+        return 0
+    try:
+        dropped = store.prune_inbox(datetime.now(UTC) - timedelta(days=settings.retention_days))
+    except (OSError, VapiMcpError) as exc:
+        log.warning("retention: cannot prune the fleet inbox: %s", exc)
+        return 0
+    if dropped:
+        log.info("retention: dropped %d inbox events older than %g days", dropped, settings.retention_days)
+    return dropped
 
 
 class Recovery:

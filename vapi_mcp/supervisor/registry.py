@@ -30,7 +30,7 @@ from vapi_mcp.supervisor.calls import SupervisedCall, call_info
 from vapi_mcp.supervisor.listening import Listening
 from vapi_mcp.supervisor.observer import EVENT_ASPECTS, CallObserver, NullObserver
 from vapi_mcp.supervisor.polling import StatusPoller
-from vapi_mcp.supervisor.recovery import Recovery, RecoveryReport
+from vapi_mcp.supervisor.recovery import Recovery, RecoveryReport, prune_inbox
 from vapi_mcp.supervisor.replicas import Replicas
 from vapi_mcp.supervisor.views import CallInfo
 from vapi_mcp.supervisor.webhooks import WebhookIntake
@@ -63,6 +63,7 @@ class CallRegistry:
             replicas.bind(self, tasks)
         self._calls: dict[str, SupervisedCall] = {}
         # With replicas the inbox is one shared log in Redis too (Inbox.log replaced before any event).
+        inbox_pruned = prune_inbox(settings, store) if replicas is None else 0
         inbox = Inbox(store.open_inbox_journal() if replicas is None else None)
         if replicas is not None:
             inbox.log = replicas.open_inbox()
@@ -98,6 +99,7 @@ class CallRegistry:
             ended=self._call_ended,
             held=self._calls.keys,
         )
+        self.recovery.report.inbox_pruned = inbox_pruned
         self.webhooks = WebhookIntake(
             settings,
             calls=self._calls,

@@ -1,7 +1,8 @@
-"""The fleet through the SDK client: alerts in a call's log and in the inbox, read without a call id."""
+"""The fleet through the SDK client: alerts in a call's log and in the inbox, read without a call id; its retention."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,12 @@ from mcp import Client
 from tests.conftest import API_KEY, make_settings
 from tests.face.tools.test_alert_rules import TOLERANCE_S, expected
 from tests.helpers import call_err, call_ok, create_call, read_json
-from vapi_mcp.emulator import EmulatorOptions, running_emulator
+from vapi_mcp.emulator import Emulator, EmulatorOptions, running_emulator
 from vapi_mcp.emulator.conditions import conditions
 from vapi_mcp.emulator.scenario import get_scenario
 from vapi_mcp.face import create_server
+from vapi_mcp.listen.events import EventLog
+from vapi_mcp.store.local import LocalStore
 
 
 async def inbox_until_ended(client: Client, call_ids: set[str], timeout: float = 30) -> list[dict[str, Any]]:
@@ -171,3 +174,41 @@ async def test_twenty_calls_one_inbox_loop_every_alert_once_in_order(tmp_path: P
                     for (_, at), (_, should) in zip(got, want, strict=True):
                         assert abs(at - should) <= TOLERANCE_S, (scenario, got, want)
                 assert len(alerts) == 15, alerts
+
+
+def _old_inbox(data_dir: Path, *ages_days: float) -> None:
+    """An inbox journal in the data dir as a server wrote it, one event per age (days ago)."""
+    now = datetime.now(UTC)
+    stamps = iter([now - timedelta(days=age) for age in ages_days])
+    with EventLog("inbox", journal=LocalStore(data_dir).open_inbox_journal(), clock=lambda: next(stamps)) as log:
+        for age in ages_days:
+            log.append("call.ended", {"call_id": f"old-{age:g}", "endedReason": "customer-ended-call", "alerts": 0})
+
+
+async def _inbox_at_start(client: Client) -> tuple[dict[str, Any], list[int], int]:
+    """The inbox page from seq 0, the resource's seqs, and the seq of the call.added of a new call."""
+    page = await call_ok(client, "get_call_events", {})
+    resource = [e["seq"] for e in (await read_json(client, "vapi://inbox"))["events"]]
+    call_id = await create_call(client)
+    added = await call_ok(client, "get_call_events", {"after_seq": page["latest_seq"], "types": ["call.added"]})
+    return page, resource, next(e["seq"] for e in added["events"] if e["data"]["call_id"] == call_id)
+
+
+async def test_retention_drops_old_inbox_events_and_the_seq_goes_on(emulator: Emulator, tmp_path: Path) -> None:
+    kept, gone = tmp_path / "kept", tmp_path / "gone"
+    _old_inbox(kept, 45, 40, 31, 29, 1)
+    _old_inbox(gone, 60, 31)
+    with anyio.fail_after(20):
+        async with Client(create_server(make_settings(emulator, kept, retention_days=30))) as client:
+            page, resource, added = await _inbox_at_start(client)
+            assert [e["seq"] for e in page["events"]] == [4, 5] and page["dropped_before"] == 4
+            assert [e["data"]["call_id"] for e in page["events"]] == ["old-29", "old-1"], "nothing younger lost"
+            assert resource == [4, 5] and added == 6
+        async with Client(create_server(make_settings(emulator, gone, retention_days=30))) as client:
+            page, resource, added = await _inbox_at_start(client)
+            assert page["events"] == [] and page["latest_seq"] == 2 and resource == []
+            assert added == 3, "above the old top seq: a seq is never used twice"
+        # Another start: the seqs still go on, and 0 keeps every event.
+        async with Client(create_server(make_settings(emulator, kept, retention_days=0))) as client:
+            page, _resource, added = await _inbox_at_start(client)
+            assert [e["seq"] for e in page["events"]][:3] == [4, 5, 6] and added > page["latest_seq"] >= 6
