@@ -1,6 +1,6 @@
 """The scale figure of replicas on Redis (issue 11 item 4): the same paced load through one process and two.
 
-    python -m bench.replica_scale            # 100 calls per process, 20 s windows, one and two twice: ~4 minutes
+    python -m bench.replica_scale            # 100 calls per process, 20 s windows, three sides twice: ~5 minutes
     python -m bench.replica_scale --quick    # 3 calls per process, a 4 s window (tests/test_bench_smoke.py)
 
 One run, several sides: outbound calls with ``listen=true`` (16 kHz stereo, one 20 ms frame per WebSocket
@@ -8,14 +8,17 @@ message, real time) from the emulator (scenario ``open-ended``), which runs in t
 ``vapi-mcp --transport http`` subprocesses, driven by the SDK's ``Client`` over HTTP. ``--calls`` is the load
 *per server process*:
 
-``--repeat`` (2) runs of **one** and **two**, interleaved; each side keeps its run with the least CPU per frame
-(the least disturbed by the rest of the machine), and every run's figure is printed.
+``--repeat`` (2) runs of **one**, **apart** and **two**, interleaved; each side keeps its run with the least CPU
+per frame (the least disturbed by the rest of the machine), and every run's figure is printed.
 
 - **one**: one server process, no Redis (the in-process store), ``--calls`` calls.
 - **two**: two replicas sharing Redis (``VAPI_MCP_REDIS_URL``, a prefix of the run's own, distinct
   ``VAPI_MCP_REPLICA_ID`` and data dirs), ``2 × --calls`` calls. The calls are created through the two
   alternately; the replica that creates a call takes its lease and listens to it, so each carries half (the
   run prints the split it saw, counted from the recordings in each data dir).
+- **apart**: two server processes without Redis, sharing nothing, ``2 × --calls`` calls (``--calls`` each): the
+  ceiling of the ratio on this machine. Two busy processes on two vCPUs each pay more per frame than one alone
+  (caches, the emulator, SMT siblings): what sharing the fleet costs is ``two / apart``, printed.
 - **mirror** (``--no-mirror`` skips it): two replicas, ``--calls`` calls all created through r0, so r1 only
   mirrors them (every replica holds every call of the fleet): r1's CPU is what mirroring costs.
 - **same total** (``--same-total``): two replicas sharing ``--calls`` calls (half each), for the record: a
@@ -159,20 +162,29 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     load0 = os.getloadavg()
     try:
         ones: list[dict[str, Any]] = []
+        aparts: list[dict[str, Any]] = []
         twos: list[dict[str, Any]] = []
-        for i in range(args.repeat):  # interleaved, so that a busy spell of the machine falls on both sides
+        for i in range(args.repeat):  # interleaved, so that a busy spell of the machine falls on every side
             ones.append(await side(args, 1, None, args.calls))
+            aparts.append(await side(args, 2, None, 2 * args.calls))
             twos.append(await side(args, 2, f"{prefix}two{i}:", 2 * args.calls))
-        one, two = _best(ones), _best(twos)
+        one, apart, two = _best(ones), _best(aparts), _best(twos)
         mirror = await side(args, 2, prefix + "mirror:", args.calls, creators=1) if args.mirror else None
         same = await side(args, 2, prefix + "same:", args.calls) if args.same_total else None
     finally:
         cleanup(prefix)
-    report: dict[str, Any] = {"cores": os.cpu_count(), "prefix": prefix, "one": one, "two": two}
+    report: dict[str, Any] = {"cores": os.cpu_count(), "prefix": prefix, "one": one, "apart": apart, "two": two}
     report["runs_us_per_frame"] = {
         "one": [r["cpu_us_per_frame_all"] for r in ones],
+        "apart": [r["cpu_us_per_frame_all"] for r in aparts],
         "two": [r["cpu_us_per_frame_all"] for r in twos],
     }
+    apart_frame = apart["cpu_us_per_frame_all"]
+    if apart_frame and one["cpu_us_per_frame_all"] and two["cpu_us_per_frame_all"]:
+        # What two processes that share nothing reach here (the machine's own ceiling for the ratio), and
+        # what sharing the fleet costs on top of that.
+        report["ceiling_ratio_apart"] = round(2 * one["cpu_us_per_frame_all"] / apart_frame, 2)
+        report["sharing_cost"] = round(two["cpu_us_per_frame_all"] / apart_frame, 3)
     if same is not None:
         report["same_total"] = same
         report["scale_ratio_same_total"] = round(2 * one["cpu_us_per_frame_all"] / same["cpu_us_per_frame_all"], 2)
@@ -209,17 +221,26 @@ def run(argv: list[str] | None = None) -> None:
     report = anyio.run(main, args)
     load = report["load"]
     print(f"machine: {report['cores']} cores; load average before {load[:3]}, after {load[3:]}")
-    for line in _side_lines("one process, no Redis", report["one"]) + _side_lines(
-        "two replicas on Redis", report["two"]
-    ):
+    lines = _side_lines("one process, no Redis", report["one"])
+    lines += _side_lines("apart: two independent processes, no Redis, sharing nothing", report["apart"])
+    lines += _side_lines("two replicas on Redis", report["two"])
+    for line in lines:
         print(line)
     runs = report["runs_us_per_frame"]
-    print(f"CPU per frame of each run (µs, all processes and Redis): one {runs['one']}, two {runs['two']}; best kept")
+    print(
+        f"CPU per frame of each run (µs, all processes and Redis): one {runs['one']}, apart {runs['apart']}, "
+        f"two {runs['two']}; best kept"
+    )
     if "scale_ratio" in report:
         print(
             f"calls per core, one process: {report['calls_per_core_one']}; two replicas on 2 cores (Redis counted): "
             f"{report['calls_two_replicas_2_cores']}; scale ratio 2 x cpu/frame(one) / cpu/frame(two + Redis), "
             f"{report['one']['calls']} calls per process on both sides = {report['scale_ratio']}x (target >= 1.8x)"
+        )
+    if "ceiling_ratio_apart" in report:
+        print(
+            f"two processes sharing nothing reach {report['ceiling_ratio_apart']}x by the same formula (this "
+            f"machine's ceiling); sharing the fleet through Redis costs {report['sharing_cost']}x their CPU per frame"
         )
     if "same_total" in report:
         print(_side_lines("same total: two replicas sharing the one process's calls", report["same_total"])[1])

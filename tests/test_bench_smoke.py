@@ -224,6 +224,8 @@ def test_replica_scale_quick_run_reports_the_split_the_ratio_and_cleans_up(redis
     result = json.loads(proc.stdout.splitlines()[-1])
     one, two, mirror = result["one"], result["two"], result["mirror"]
     assert one["calls_held"] == [3] and two["calls_held"] == [3, 3] and mirror["calls_held"] == [3, 0]
+    assert result["apart"]["calls_held"] == [3, 3] and result["apart"]["redis_cpu_s"] == 0
+    assert result["sharing_cost"] > 0 and result["ceiling_ratio_apart"] > 0 and "sharing nothing" in proc.stdout
     assert all(f > 0 for f in one["frames"] + two["frames"]) and one["redis_cpu_s"] == 0 <= two["redis_cpu_s"]
     assert result["scale_ratio"] > 0 and "scale ratio" in proc.stdout and "load average" in proc.stdout
     client = redis.Redis.from_url(REDIS_URL)  # pyright: ignore[reportUnknownMemberType]
