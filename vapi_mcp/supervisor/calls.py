@@ -13,7 +13,7 @@ from vapi_mcp.listen.pipeline import AudioPipeline
 from vapi_mcp.supervisor.alerts.fleet import CallAlerts
 from vapi_mcp.supervisor.gate import TranscriptGate
 from vapi_mcp.supervisor.transcript import TranscriptCache
-from vapi_mcp.supervisor.views import CallInfo, ListenState, resource_uris
+from vapi_mcp.supervisor.views import AudioSummary, CallInfo, ListenState, resource_uris
 from vapi_mcp.vapi import Call
 
 __all__ = ["LISTENABLE", "SupervisedCall", "call_info"]
@@ -65,6 +65,15 @@ class SupervisedCall:
     def idle(self) -> bool:
         """Ended, and no listen session is still finishing: safe to forget."""
         return self.ended and self.listen_state in _DONE_LISTENING
+
+    def summary_here(self) -> AudioSummary | None:
+        """The audio summary this process holds: measured by its pipeline, or saved when the call ended
+        (None: this process never heard the call; with replicas its owner did)."""
+        if self.pipeline is not None:
+            return AudioSummary(**dict(self.pipeline.summary()), listen_state=self.listen_state)
+        if self.final_summary is not None:
+            return AudioSummary.model_validate({**self.final_summary, "listen_state": self.listen_state})
+        return None
 
     @property
     def has_listen_url(self) -> bool:

@@ -276,13 +276,11 @@ class CallSupervisor(CallRegistry):
 
     async def audio_summary(self, call_id: str) -> AudioSummary:
         sup = self.supervised(call_id)
-        if sup.pipeline is None and sup.final_summary is not None:  # read back from the data dir
-            return AudioSummary.model_validate({**sup.final_summary, "listen_state": sup.listen_state})
-        if sup.pipeline is None:  # with replicas: the owner measures it
-            shared = await self.replicas.summary(call_id, sup.listen_state) if self.replicas is not None else None
-            return shared or AudioSummary.silent(call_id, sup.listen_state)
-        measured = sup.pipeline.summary()
-        return AudioSummary(**dict(measured), listen_state=sup.listen_state)
+        here = sup.summary_here()  # heard here, or read back from the data dir
+        if here is not None:
+            return here
+        shared = await self.replicas.summary(call_id, sup.listen_state) if self.replicas is not None else None
+        return shared or AudioSummary.silent(call_id, sup.listen_state)  # with replicas: the owner measures it
 
     def transcript(self, call_id: str) -> str:
         """The best transcript there is: Vapi's own conversation when a webhook brought it, else the final

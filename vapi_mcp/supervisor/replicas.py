@@ -349,14 +349,14 @@ class Replicas:
         keep: list[str] = []
         for call_id in list(self.owned):
             sup = self.sup.calls.get(call_id)
-            if sup is None or sup.idle:
-                self.owned.discard(call_id)
-                self._recording.discard(call_id)
-                self._shared.pop(call_id, None)
+            if sup is None or sup.idle:  # over: its final summary, then the lease (retried next round on an error)
                 if sup is not None:
                     await self.summaries.push_final(sup)
                 await self.leases.release(call_id)
                 await self.fleet.expire(call_id, ENDED_TTL_S)
+                self.owned.discard(call_id)
+                self._recording.discard(call_id)
+                self._shared.pop(call_id, None)
             else:
                 keep.append(call_id)
         for call_id, ok in (await self.leases.renew(keep)).items():

@@ -98,13 +98,8 @@ class SharedSummaries:
 
     def _fields(self, call_id: str) -> dict[str, str] | None:
         sup = self._calls().get(call_id)
-        if sup is None:
-            return None
-        if sup.pipeline is not None:
-            summary = AudioSummary(**dict(sup.pipeline.summary()), listen_state=sup.listen_state)
-        elif sup.final_summary is not None:
-            summary = AudioSummary.model_validate({**sup.final_summary, "listen_state": sup.listen_state})
-        else:
+        summary = sup.summary_here() if sup is not None else None
+        if summary is None:
             return None
         text = summary.model_dump_json(exclude={"listen_state"})
         return {"summary": text, "summary_at": f"{time.time():.3f}", "recorder": self.link.replica}
