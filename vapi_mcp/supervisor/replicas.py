@@ -13,6 +13,10 @@ the summary when another replica asks (:mod:`vapi_mcp.supervisor.summaries`).
 
 Redis down: what this replica holds keeps being served, appends queue, every loop retries with backoff, and
 when Redis answers again each owned call gets a ``store.unavailable`` event saying how long it was gone.
+
+One module of ~400 lines on purpose: the rounds, the channel's intake and the hash writes all keep the same
+ownership bookkeeping (``owned`` and what was last shared of each owned call); summary sharing, which needs
+only ``owned``, lives in :mod:`vapi_mcp.supervisor.summaries`.
 """
 
 from __future__ import annotations
